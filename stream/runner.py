@@ -1,0 +1,191 @@
+"""The runner drives a loop from a source: resume from a snapshot, poll, process, checkpoint.
+
+Checkpointing is an ordered sequence (a failed step commits nothing):
+1. flush the sink, so every prediction and dead letter before the snapshot is durable;
+2. write the snapshot (model, score, pending labels, counters, next offsets) atomically;
+3. only then commit the offsets to Kafka, for tools that watch the consumer group.
+
+On start the newest valid snapshot is loaded and the source seeks to *its* offsets: the snapshot,
+not the group's committed offset, is the truth. After a crash every event is learned exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from stream.errors import OutputLost, SnapshotRefused
+from stream.loop import Loop, Record
+from stream.snapshots import Snapshot, SnapshotMeta, SnapshotStore
+
+log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    """Where records come from: Kafka partitions in the service, a file in a backtest."""
+
+    def poll(self, timeout: float) -> list[Record] | None:
+        """Records in order; an empty list when none came in time; None at the end of a finite source."""
+
+    def seek(self, offsets: dict[tuple[str, int], int]) -> None: ...
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None: ...
+    def lag(self) -> dict[tuple[str, int], int]: ...
+
+
+class Runner:
+    """Resumes, runs and checkpoints one loop."""
+
+    def __init__(
+        self,
+        loop: Loop,
+        source: Source,
+        store: SnapshotStore,
+        *,
+        every_events: int = 1000,
+        model_spec: str | None = None,
+        metrics=None,
+    ) -> None:
+        self.loop = loop
+        self.source = source
+        self.store = store
+        self.every_events = every_events
+        self.model_spec = model_spec
+        self.metrics = metrics
+        self.last_snapshot: SnapshotMeta | None = None
+        self.longest_stall = 0.0  # seconds the loop stood still for one snapshot
+        self.ready = threading.Event()
+        self._since_snapshot = 0
+        self._flushed = _Flushed()
+        loop.on("snapshot", lambda: self.snapshot("manual").to_dict())
+
+    def resume(self) -> Snapshot | None:
+        """Load the newest valid snapshot (skipping refused ones, loudly) and seek to its offsets."""
+        snapshot = self.store.latest_valid(on_refused=_report_refused)
+        if snapshot is not None:
+            self.loop.restore(snapshot.state, lineage=snapshot.meta.id)
+            self.last_snapshot = snapshot.meta
+            log.info(
+                "resumed from snapshot %s (%d events, offsets %s)",
+                snapshot.meta.id, snapshot.meta.events, snapshot.meta.offsets,
+            )
+        self.source.seek(dict(self.loop.offsets))
+        self._flushed = _Flushed.of(self.loop)
+        return snapshot
+
+    def snapshot(self, reason: str) -> SnapshotMeta:
+        """Flush, write durably, then commit offsets; raises (and commits nothing) if a step fails."""
+        loop = self.loop
+        started = time.perf_counter()
+        loop.sink.flush()
+        meta = self.store.write(
+            loop.state(),
+            reason=reason,
+            events=loop.counters.events,
+            parent=loop.lineage,
+            metric={"name": loop.score.name, "value": loop.score.value, "rolling": loop.score.rolling},
+            model_spec=self.model_spec,
+            offsets={f"{t}:{p}": o for (t, p), o in loop.offsets.items()},
+        )
+        loop.lineage = meta.id
+        stall = time.perf_counter() - started
+        self.longest_stall = max(self.longest_stall, stall)
+        self.last_snapshot = meta
+        self._since_snapshot = 0
+        self.source.commit(dict(loop.offsets))
+        if self.metrics is not None:
+            m = self.metrics
+            m.snapshot_seconds.observe(stall)
+            m.snapshot_bytes.set(meta.size)
+            m.snapshot_timestamp.set(meta.created)
+            m.snapshots.labels(reason=reason).inc()
+        return meta
+
+    def run(self, stop: threading.Event, max_events: int | None = None) -> None:
+        """Process until `stop` is set, the source ends, or `max_events` were consumed; then snapshot."""
+        loop = self.loop
+        consumed = 0
+        self.ready.set()
+        while not stop.is_set():
+            loop.apply_commands()
+            records = self.source.poll(0.2)
+            if records is None:
+                break
+            for record in records:
+                loop.process(record)
+                consumed += 1
+                self._since_snapshot += 1
+                if self._since_snapshot >= self.every_events:
+                    self._periodic_snapshot()
+                if max_events is not None and consumed >= max_events:
+                    stop.set()
+                    break
+            self.after_batch()
+        loop.apply_commands()
+        self.snapshot("shutdown")
+        self.after_batch()
+
+    def _periodic_snapshot(self) -> None:
+        try:
+            self.snapshot("periodic")
+        except OutputLost:
+            raise
+        except Exception as exc:
+            # Nothing was committed; keep serving and try again after the next interval.
+            self._since_snapshot = 0
+            log.error("periodic snapshot failed, offsets not committed: %s", exc)
+
+    def after_batch(self) -> None:
+        """Bring metrics and the published status up to date (once per batch, not per event)."""
+        loop = self.loop
+        if self.metrics is not None:
+            self._flushed = self._flushed.export(loop, self.metrics)
+            for (topic, partition), lag in self.source.lag().items():
+                self.metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+        last = self.last_snapshot
+        loop.publish_status(
+            last_snapshot=None if last is None else {"id": last.id, "created": last.created, "reason": last.reason},
+            model_spec=self.model_spec,
+            longest_snapshot_stall_seconds=self.longest_stall,
+        )
+
+
+class _Flushed:
+    """Counter values already exported to Prometheus, to add only the difference per batch."""
+
+    def __init__(self, events=0, predictions=0, labeled=0, learned=0, invalid=None, expired=0, evicted=0):
+        self.events, self.predictions, self.labeled, self.learned = events, predictions, labeled, learned
+        self.invalid = invalid or {}
+        self.expired, self.evicted = expired, evicted
+
+    @classmethod
+    def of(cls, loop: Loop) -> "_Flushed":
+        # After a resume, counters restored from the snapshot were exported by the previous
+        # process; this one's Prometheus counters start from zero at the resume point.
+        c = loop.counters
+        return cls(c.events, c.predictions, c.labeled, c.learned, dict(c.invalid),
+                   loop.pending.expired, loop.pending.evicted)
+
+    def export(self, loop: Loop, m) -> "_Flushed":
+        now = _Flushed.of(loop)
+        invalid_total = sum(now.invalid.values()) - sum(self.invalid.values())
+        m.events.labels(outcome="invalid").inc(invalid_total)
+        m.events.labels(outcome="processed").inc(now.events - self.events - invalid_total)
+        m.predictions.inc(now.predictions - self.predictions)
+        m.labeled.inc(now.labeled - self.labeled)
+        m.learn_steps.inc(now.learned - self.learned)
+        for reason, count in now.invalid.items():
+            m.invalid.labels(reason=reason).inc(count - self.invalid.get(reason, 0))
+        m.pending_dropped.labels(cause="expired").inc(now.expired - self.expired)
+        m.pending_dropped.labels(cause="evicted").inc(now.evicted - self.evicted)
+        m.pending.set(len(loop.pending))
+        m.mode.state(loop.gate.mode)
+        rolling = loop.score.rolling
+        if rolling is not None:
+            m.metric.labels(model="live", metric=loop.score.name).set(rolling)
+        return now
+
+
+def _report_refused(exc: SnapshotRefused) -> None:
+    log.error("%s; falling back to the previous snapshot", exc)

@@ -1,0 +1,72 @@
+"""Prequential scoring: the loss of each prediction, the running metric and a rolling window of it.
+
+Accuracy for classifiers (0/1 loss), MAE for regressors (absolute error). Kept as plain numbers and
+a deque so that it pickles into a snapshot and resumes exactly.
+
+>>> s = Score("accuracy", window=2)
+>>> [s.update(1, 1), s.update(1, 0), s.update(0, 0)]
+[0.0, 1.0, 0.0]
+>>> round(s.value, 3), s.rolling
+(0.667, 0.5)
+>>> m = Score("mae", window=10)
+>>> m.update(3.0, 2.5), m.value
+(0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+METRICS = ("accuracy", "mae")
+
+
+class Score:
+    """Running and rolling metric over labeled events; `update` returns the event's loss."""
+
+    def __init__(self, name: str, window: int = 1000) -> None:
+        if name not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {name!r}")
+        self.name = name
+        self.window = window
+        self.count = 0
+        self.loss_sum = 0.0
+        self._recent: deque[float] = deque()
+        self._recent_sum = 0.0
+
+    @classmethod
+    def for_model(cls, classifier: bool, window: int = 1000) -> "Score":
+        return cls("accuracy" if classifier else "mae", window)
+
+    def loss(self, y_true, y_pred) -> float:
+        if self.name == "accuracy":
+            return 0.0 if y_pred == y_true else 1.0
+        if y_pred is None:
+            return abs(float(y_true))
+        return abs(float(y_true) - float(y_pred))
+
+    def update(self, y_true, y_pred) -> float:
+        loss = self.loss(y_true, y_pred)
+        self.count += 1
+        self.loss_sum += loss
+        self._recent.append(loss)
+        self._recent_sum += loss
+        if len(self._recent) > self.window:
+            self._recent_sum -= self._recent.popleft()
+        return loss
+
+    def _metric(self, loss_sum: float, n: int) -> float | None:
+        if n == 0:
+            return None
+        mean_loss = loss_sum / n
+        return 1.0 - mean_loss if self.name == "accuracy" else mean_loss
+
+    @property
+    def value(self) -> float | None:
+        """The metric over every labeled event so far (None before the first label)."""
+        return self._metric(self.loss_sum, self.count)
+
+    @property
+    def rolling(self) -> float | None:
+        """The metric over the last `window` labeled events."""
+        # Recomputed from the window: a running sum of floats drifts over millions of updates.
+        return self._metric(sum(self._recent), len(self._recent))
