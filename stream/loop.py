@@ -123,6 +123,7 @@ class Loop:
         self.status: dict[str, Any] = {}
         self.commands: queue.Queue = queue.Queue()
         self._handlers: dict[str, Callable[..., Any]] = {}
+        self.refresh_status: Callable[[], None] = self.publish_status
         self._pending_dropped = (0, 0)
 
     # -- the hot path ------------------------------------------------------------------------
@@ -232,19 +233,26 @@ class Loop:
         self.commands.put((name, args, future))
         return future
 
-    def apply_commands(self) -> None:
+    def apply_commands(self) -> int:
+        """Apply every queued command; returns how many ran."""
+        applied = 0
         while True:
             try:
                 name, args, future = self.commands.get_nowait()
             except queue.Empty:
-                return
+                return applied
             if not future.set_running_or_notify_cancel():
                 continue
+            applied += 1
             try:
-                future.set_result(self._handlers[name](**args))
+                result = self._handlers[name](**args)
             except Exception as exc:  # the caller gets the error; the loop keeps running
                 log.warning("command %s failed: %s", name, exc)
                 future.set_exception(exc)
+                continue
+            # Status first, so that a caller who waited for the command reads its effect next.
+            self.refresh_status()
+            future.set_result(result)
 
     # -- reporting ---------------------------------------------------------------------------
 

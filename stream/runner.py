@@ -59,6 +59,7 @@ class Runner:
         self._since_snapshot = 0
         self._flushed = _Flushed()
         loop.on("snapshot", lambda: self.snapshot("manual").to_dict())
+        loop.refresh_status = self.after_batch
 
     def resume(self) -> Snapshot | None:
         """Load the newest valid snapshot (skipping refused ones, loudly) and seek to its offsets."""

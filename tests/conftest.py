@@ -42,3 +42,13 @@ def topic_name(request) -> str:
     # Kafka allows [a-zA-Z0-9._-] in topic names; parametrised test ids bring brackets and spaces.
     stem = re.sub(r"[^a-zA-Z0-9._-]+", "-", request.node.name)[:80]
     return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a skipped test is a failed test: a missing binary or service must not pass quietly."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, which counts as a failure: {report.longrepr}"
