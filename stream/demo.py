@@ -46,7 +46,7 @@ def run_demo(events: int | None = None, admin_port: int = 8321, rate: float | No
 
         producer = threading.Thread(
             target=publish,
-            args=(broker.bootstrap, TOPIC, generate("demo", total)),
+            args=(broker.bootstrap, TOPIC, _with_bad_input(generate("demo", total))),
             kwargs={"total": total, "progress": False, "rate": rate},
             name="demo-producer",
             daemon=True,
@@ -69,6 +69,13 @@ def run_demo(events: int | None = None, admin_port: int = 8321, rate: float | No
         stop.set()
     _summary(status, elapsed, snapshot_dir, service.runner)
     return status
+
+
+def _with_bad_input(events):
+    """Now and then a broken message, as real feeds have: it must reach the dead-letter topic."""
+    broken = (b'{"id": "broken", "x": {"salary": NaN}}', b"<html>502 Bad Gateway</html>", b'{"x": "n/a"}')
+    for i, event in enumerate(events):
+        yield broken[(i // 997) % len(broken)] if i % 997 == 996 else event
 
 
 def _tick(service, stop: threading.Event) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -32,20 +33,30 @@ def client_settings(cfg: KafkaConfig) -> dict:
     return settings
 
 
-def ensure_topics(cfg: KafkaConfig, partitions: int = 1) -> None:
-    """Create the topics riverguard reads and writes if they do not exist yet."""
+def topic_names(cfg: KafkaConfig) -> list[str]:
+    """Every topic the service reads or writes."""
     names = [cfg.topic, cfg.predictions_topic, cfg.dead_letter_topic]
-    if cfg.labels_topic:
-        names.append(cfg.labels_topic)
-    admin = KafkaAdminClient(**client_settings(cfg), client_id="riverguard-admin")
+    return names + ([cfg.labels_topic] if cfg.labels_topic else [])
+
+
+def create_topics(settings: dict, names: Iterable[str], *, partitions: int = 1, replication_factor: int = 1) -> list[str]:
+    """Create whichever of `names` do not exist yet; return the ones created.
+
+    Existing topics are left alone, whatever their partition count.
+    """
+    wanted = list(dict.fromkeys(names))
+    admin = KafkaAdminClient(**settings, client_id="riverguard-admin")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
-        if missing:
+        created = []
+        # One request per topic: a batch fails as a whole when another client won a race on one.
+        for name in (n for n in wanted if n not in existing):
             try:
-                admin.create_topics(missing)
+                admin.create_topics([NewTopic(name, partitions, replication_factor)])
+                created.append(name)
             except TopicAlreadyExistsError:
                 pass
+        return created
     finally:
         admin.close()
 

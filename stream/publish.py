@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterable
 import orjson
 from tqdm import tqdm
 
+from stream.kafka_io import create_topics
+
 # One progress-bar refresh per this many events: tqdm's per-call cost is visible at 80k events/s.
 PROGRESS_STEP = 500
 
@@ -37,33 +39,9 @@ def encode_event(event: bytes | bytearray | memoryview | dict) -> bytes:
     raise TypeError(f"an event must be bytes or a dict, got {type(event).__name__}: {event!r:.80}")
 
 
-def ensure_topics(
-    bootstrap: str, names: Iterable[str], *, partitions: int = 1, replication_factor: int = 1
-) -> list[str]:
-    """Create whichever of `names` do not exist yet; return the ones created.
-
-    Existing topics are left alone, whatever their partition count.
-    """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    wanted = list(dict.fromkeys(names))
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="riverguard-admin")
-    try:
-        existing = set(admin.list_topics())
-        missing = [name for name in wanted if name not in existing]
-        created = []
-        # One request per topic: a batch fails as a whole when another client won a race on one.
-        for name in missing:
-            try:
-                admin.create_topics([NewTopic(name, partitions, replication_factor)])
-                created.append(name)
-            except TopicAlreadyExistsError:
-                pass
-        return created
-    finally:
-        admin.close()
+def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) -> list[str]:
+    """Create whichever of `names` do not exist yet on `bootstrap`; return the ones created."""
+    return create_topics({"bootstrap_servers": bootstrap}, names, partitions=partitions)
 
 
 def publish(

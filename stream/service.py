@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from stream.admin import AdminServer, create_app
 from stream.config import Config
 from stream.events import Decoder
-from stream.kafka_io import KafkaSink, KafkaSource, ensure_topics
+from stream.kafka_io import KafkaSink, KafkaSource, client_settings, create_topics, topic_names
 from stream.loop import Loop
 from stream.metrics import Metrics
 from stream.models import build_from_config, is_classifier
@@ -59,7 +59,7 @@ def build_service(config: Config, *, registry: CollectorRegistry | None = None) 
     registry = registry or CollectorRegistry()
     metrics = Metrics(registry)
     store = SnapshotStore(config.snapshots.dir, config.snapshot_key(), keep=config.snapshots.keep)
-    ensure_topics(config.kafka)
+    create_topics(client_settings(config.kafka), topic_names(config.kafka))
     model = build_from_config(config.model)
     sink = KafkaSink(config.kafka)
     loop = Loop(
