@@ -112,7 +112,7 @@ def backtest(
     loop = Loop(
         model,
         sink=MemorySink(keep=False),
-        decoder=Decoder.from_config(config.events),
+        decoder=Decoder.from_config(config.events, numeric_label=not classifier),
         score=score,
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
         observer=observer,

@@ -35,6 +35,7 @@ REASONS = (
     "bad_type",
     "non_finite",
     "unknown_id",
+    "model_error",
 )
 
 
@@ -76,16 +77,19 @@ class Decoder:
         x_field: str = "x",
         y_field: str = "y",
         max_bytes: int = 65536,
+        numeric_label: bool = False,
     ) -> None:
         self.id_field = id_field
         self.ts_field = ts_field
         self.x_field = x_field
         self.y_field = y_field
         self.max_bytes = max_bytes
+        self.numeric_label = numeric_label  # a regressor's label must be a number
 
     @classmethod
-    def from_config(cls, events_config) -> "Decoder":
+    def from_config(cls, events_config, *, numeric_label: bool = False) -> "Decoder":
         return cls(
+            numeric_label=numeric_label,
             id_field=events_config.id_field,
             ts_field=events_config.ts_field,
             x_field=events_config.x_field,
@@ -125,6 +129,8 @@ class Decoder:
                 raise InvalidEvent("bad_type", f"{self.y_field!r} must be a number, string or bool, got {y!r}")
             if type(y) is float and not math.isfinite(y):
                 raise InvalidEvent("non_finite", f"{self.y_field!r} is {y!r}")
+            if self.numeric_label and (isinstance(y, (str, bool))):
+                raise InvalidEvent("bad_type", f"{self.y_field!r} must be a number for a regressor, got {y!r}")
 
         x = obj.get(self.x_field)
         if x is None:
@@ -149,7 +155,7 @@ class Decoder:
 def _loads_non_finite(raw: bytes, exc: Exception) -> Any:
     """orjson rejects NaN/Infinity; parse them leniently only to report the precise reason."""
     try:
-        json.loads(raw, parse_constant=_raise_non_finite)
+        json.loads(raw, parse_constant=_raise_non_finite, parse_float=_finite_float)
     except _NonFinite as nf:
         raise InvalidEvent("non_finite", f"JSON contains {nf.args[0]}") from None
     except (ValueError, UnicodeDecodeError):
@@ -163,6 +169,13 @@ class _NonFinite(Exception):
 
 def _raise_non_finite(token: str):
     raise _NonFinite(token)
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _NonFinite(token)
+    return value
 
 
 def encode(obj: dict) -> bytes:

@@ -111,10 +111,10 @@ class Loop:
         self.model = model
         self.classifier = is_classifier(model)
         self.sink = sink
-        self.decode = decoder or Decoder()
-        self.score = score or Score.for_model(self.classifier)
-        self.pending = pending or PendingStore()
-        self.gate = gate or AlwaysLearn()
+        self.decode = decoder if decoder is not None else Decoder(numeric_label=not self.classifier)
+        self.score = score if score is not None else Score.for_model(self.classifier)
+        self.pending = pending if pending is not None else PendingStore()
+        self.gate = gate if gate is not None else AlwaysLearn()
         self.metrics = metrics
         self.observer = observer  # the backtest's per-event hook; None in the service
         self.counters = Counters()
@@ -146,7 +146,11 @@ class Loop:
         except InvalidEvent as exc:
             self._invalid(record, exc)
             return
-        y_pred, proba = self._predict(event.x)
+        try:
+            y_pred, proba = self._predict(event.x)
+        except Exception as exc:  # a model that cannot take this input must not stop the service
+            self._invalid(record, InvalidEvent("model_error", f"predict failed: {exc!r}"))
+            return
         self._publish(event, y_pred, proba)
         if event.y is not None:
             self._labeled(record, event.x, y_pred, event.y)
@@ -185,7 +189,11 @@ class Loop:
         if not self.gate.allows_learning(loss):
             return
         t0 = time.perf_counter()
-        self.model.learn_one(x, y)
+        try:
+            self.model.learn_one(x, y)
+        except Exception as exc:  # counted and dead-lettered; the event was scored but not learned
+            self._invalid(record, InvalidEvent("model_error", f"learn failed: {exc!r}"))
+            return
         if self.metrics is not None:
             self.metrics.learn_seconds.observe(time.perf_counter() - t0)
         self.counters.learned += 1

@@ -29,6 +29,7 @@ class PendingStore:
         self.ttl_seconds = ttl_seconds
         self._entries: OrderedDict[str, tuple[dict, Any, float]] = OrderedDict()
         self._now = float("-inf")
+        self._wall_clock = False
         self.evicted = 0
         self.expired = 0
 
@@ -54,7 +55,15 @@ class PendingStore:
 
     def _advance(self, ts: float | None) -> float:
         if ts is None:
+            # Without a timestamp the stream's clock stands still; the wall clock serves only a
+            # stream that never carried one (a replay of old data must not expire everything).
+            if not self._wall_clock and self._now != float("-inf"):
+                return self._now
+            self._wall_clock = True
             ts = time.time()
+        elif self._wall_clock:
+            self._wall_clock = False  # event time from now on, even if it is older than the wall clock
+            self._now = ts
         if ts > self._now:
             self._now = ts
         return self._now

@@ -65,7 +65,7 @@ def build_service(config: Config, *, registry: CollectorRegistry | None = None) 
     loop = Loop(
         model,
         sink=sink,
-        decoder=Decoder.from_config(config.events),
+        decoder=Decoder.from_config(config.events, numeric_label=not is_classifier(model)),
         score=Score.for_model(is_classifier(model), window=config.metrics.window),
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
         metrics=metrics,

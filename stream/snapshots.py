@@ -246,6 +246,9 @@ class SnapshotStore:
         (meta_len,) = struct.unpack(">I", body[len(MAGIC):len(MAGIC) + 4])
         start = len(MAGIC) + 4
         meta = _meta_from_json(body[start:start + meta_len], len(data))
+        if meta.id != _id_of(Path(path)):
+            # A validly signed old snapshot copied under a newer name would rewind the offsets.
+            raise SnapshotRefused(f"{path}: holds snapshot {meta.id!r}, not the one its name says; refusing it")
         return meta, body[start + meta_len:]
 
 

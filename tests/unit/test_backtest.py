@@ -1,0 +1,234 @@
+"""Backtest: the service's loop offline over a file, and the JSON report of the DESIGN.md contract."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from stream.backtest import FileSource, backtest
+from stream.cli import main
+from stream.config import Config
+
+DESIGN_KEYS = {"events", "labeled", "invalid", "metric", "windows", "alarms", "decisions", "rollbacks", "learned"}
+# Keys the report carries beyond DESIGN.md; listed so that any change to the contract is deliberate.
+EXTRA_KEYS = {"invalid_by_reason", "model", "guard", "seconds"}
+DESIGN_WINDOW_KEYS = {"start", "end", "metric", "mode"}
+EXTRA_WINDOW_KEYS = {"labeled", "modes"}
+
+
+def classification_events(n: int, seed: int = 3, invalid_every: int = 50) -> list[bytes]:
+    """n feature events (one in three labeled later, by a label event), plus some invalid lines."""
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    due: dict[int, list[bytes]] = {}
+    for i in range(n):
+        out.extend(due.pop(i, []))
+        if invalid_every and i % invalid_every == 7:
+            out.append(b'{"x": {"a": NaN}, "y": true}')
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
+        y = x["a"] - x["b"] > 0
+        if i % 3 == 0:
+            out.append(orjson.dumps({"id": f"e{i}", "ts": 1000.0 + i, "x": x}))
+            due.setdefault(i + 5, []).append(orjson.dumps({"id": f"e{i}", "y": y}))
+        else:
+            out.append(orjson.dumps({"id": f"e{i}", "ts": 1000.0 + i, "x": x, "y": y}))
+    for i in sorted(due):
+        out.extend(due[i])
+    return out
+
+
+def regression_events(n: int, seed: int = 4) -> list[bytes]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
+        rows.append(orjson.dumps({"id": f"r{i}", "x": x, "y": 2 * x["a"] - x["b"] + rng.gauss(0, 0.1)}))
+    return rows
+
+
+def config(**sections) -> Config:
+    return Config.build(sections, env={})
+
+
+@pytest.fixture(scope="module")
+def events() -> list[bytes]:
+    return classification_events(2000)
+
+
+@pytest.fixture(scope="module")
+def report(events) -> dict:
+    return backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 400}), window=500)
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def test_report_has_the_design_keys_and_no_unplanned_ones(report):
+    assert DESIGN_KEYS <= set(report)
+    assert set(report) == DESIGN_KEYS | EXTRA_KEYS
+    assert set(report["metric"]) == {"name", "value"}
+    for window in report["windows"]:
+        assert DESIGN_WINDOW_KEYS <= set(window)
+        assert set(window) == DESIGN_WINDOW_KEYS | EXTRA_WINDOW_KEYS
+    json.dumps(report)  # writable as JSON as it is
+
+
+def test_report_counts_events_labels_and_invalid_lines(report, events):
+    invalid_lines = sum(1 for e in events if b"NaN" in e)
+    label_events = sum(1 for e in events if b'"x"' not in e)
+
+    assert report["events"] == len(events)
+    assert report["invalid"] == invalid_lines
+    assert report["invalid_by_reason"] == {"non_finite": invalid_lines}
+    assert report["labeled"] == 2000                     # every feature event got its label
+    assert label_events == 2000 // 3 + 1
+    assert report["learned"] == report["labeled"]        # no guard yet: everything is learned
+    assert (report["alarms"], report["decisions"], report["rollbacks"]) == ([], [], 0)
+
+
+def test_report_metric_is_accuracy_for_a_classifier_and_it_learned(report):
+    assert report["metric"]["name"] == "accuracy"
+    assert 0.85 < report["metric"]["value"] <= 1.0
+
+
+def test_windows_split_the_file_by_event_index(report, events):
+    windows = report["windows"]
+
+    assert [(w["start"], w["end"]) for w in windows] == [
+        (start, min(start + 500, len(events))) for start in range(0, len(events), 500)
+    ]
+    assert all(w["mode"] == "learning" for w in windows)
+    assert sum(w["labeled"] for w in windows) == report["labeled"]
+
+
+def test_window_metrics_add_up_to_the_overall_metric(report):
+    windows = report["windows"]
+    weighted = sum(w["metric"] * w["labeled"] for w in windows) / sum(w["labeled"] for w in windows)
+
+    assert weighted == pytest.approx(report["metric"]["value"])
+    assert windows[0]["metric"] < windows[-1]["metric"]   # a learner gets better
+
+
+def test_a_window_of_one_thousand_is_the_default():
+    events = classification_events(900, invalid_every=0)   # 900 feature events + 300 label events
+
+    result = backtest(events, config())
+
+    assert len(events) == 1200
+    assert [(w["start"], w["end"]) for w in result["windows"]] == [(0, 1000), (1000, 1200)]
+
+
+def test_a_regression_model_is_scored_by_mae():
+    result = backtest(regression_events(1200), config(model={"preset": "linear_regression"}), window=400)
+
+    assert result["metric"]["name"] == "mae"
+    assert 0 < result["metric"]["value"] < 1.0
+    assert [(w["start"], w["end"]) for w in result["windows"]] == [(0, 400), (400, 800), (800, 1200)]
+    assert result["windows"][-1]["metric"] < 0.2          # late windows: close to the noise level
+    assert result["learned"] == result["labeled"] == 1200
+
+
+def test_the_same_file_gives_the_same_report(events):
+    cfg = config(model={"preset": "hoeffding_tree"})
+    first = backtest(events, cfg, window=700)
+    second = backtest(events, cfg, window=700)
+
+    first.pop("seconds"), second.pop("seconds")
+    assert first == second
+
+
+def test_no_guard_is_recorded_in_the_report(events):
+    assert backtest(events[:50], config(), guard=False)["guard"] is False
+    assert backtest(events[:50], config(guard={"enabled": False}))["guard"] is False
+
+
+def test_an_empty_file_gives_an_empty_report():
+    result = backtest([], config())
+
+    assert (result["events"], result["labeled"], result["windows"]) == (0, 0, [])
+    assert result["metric"] == {"name": "accuracy", "value": None}
+
+
+def test_labels_arriving_after_the_configured_ttl_are_not_learned():
+    events = [
+        orjson.dumps({"id": "late", "ts": 0.0, "x": {"a": 1.0}}),
+        orjson.dumps({"id": "other", "ts": 60.0, "x": {"a": 2.0}}),   # one minute later on the stream
+        orjson.dumps({"id": "late", "y": True}),
+    ]
+
+    result = backtest(events, config(labels={"ttl_seconds": 30}))
+
+    assert result["labeled"] == 0
+    assert result["invalid_by_reason"] == {"unknown_id": 1}
+
+
+def test_file_source_offsets_are_positions_and_seek_skips_ahead():
+    source = FileSource([b"a", b"b", b"c", b"d", b"e"], batch=2)
+    source.seek({("file", 0): 3})
+
+    assert [(r.offset, r.value) for r in source.poll(0)] == [(3, b"d"), (4, b"e")]
+    assert source.poll(0) is None
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def write_inputs(tmp_path, events, toml: str):
+    data = tmp_path / "events.jsonl"
+    data.write_bytes(b"\n".join(events) + b"\n")
+    cfg = tmp_path / "riverguard.toml"
+    cfg.write_text(toml)
+    return data, cfg
+
+
+def test_cli_backtest_writes_the_report(tmp_path, events):
+    data, cfg = write_inputs(tmp_path, events, '[model]\npreset = "logistic_regression"\n[snapshots]\nevery_events = 500\n')
+    out = tmp_path / "report.json"
+
+    result = CliRunner().invoke(
+        main, ["backtest", str(data), "--config", str(cfg), "--report", str(out), "--window", "500"]
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert DESIGN_KEYS <= set(report)
+    assert report["events"] == len(events)
+    assert [w["start"] for w in report["windows"]] == list(range(0, len(events), 500))
+    assert str(out) in result.output and f"{len(events)} events" in result.output
+
+
+def test_cli_backtest_reads_csv_with_a_target_column(tmp_path):
+    rng = random.Random(9)
+    lines = ["a,b,label"]
+    for _ in range(300):
+        a, b = rng.gauss(0, 1), rng.gauss(0, 1)
+        lines.append(f"{a:.4f},{b:.4f},{2 * a + b:.4f}")
+    data = tmp_path / "events.csv"
+    data.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "rg.toml"
+    cfg.write_text('[model]\npreset = "linear_regression"\n')
+    out = tmp_path / "report.json"
+
+    result = CliRunner().invoke(
+        main, ["backtest", str(data), "--config", str(cfg), "--report", str(out), "--target", "label"]
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["metric"]["name"] == "mae"
+    assert report["labeled"] == report["events"] == 300
+
+
+def test_cli_backtest_with_a_bad_config_exits_2_naming_key_and_file(tmp_path, events):
+    data, cfg = write_inputs(tmp_path, events[:10], "[snapshots]\nevery_events = 0\n")
+    out = tmp_path / "report.json"
+
+    result = CliRunner().invoke(main, ["backtest", str(data), "--config", str(cfg), "--report", str(out)])
+
+    assert result.exit_code == 2
+    assert "every_events" in result.output and str(cfg) in result.output
+    assert not out.exists()

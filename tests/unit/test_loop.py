@@ -1,0 +1,714 @@
+"""The prequential loop and the runner that checkpoints it.
+
+Loop: predict before learn, delayed labels joined once, invalid input never reaches the model,
+commands applied on the loop's thread. Runner: periodic snapshots, exact resume (every labeled
+event learned exactly once across a crash), and a failed checkpoint commits nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import Future
+
+import orjson
+import pytest
+from river import base
+
+from stream.backtest import FILE_TOPIC, FileSource
+from stream.errors import OutputLost
+from stream.events import Decoder
+from stream.loop import Loop, MemorySink, Record
+from stream.models import build_model
+from stream.pending import PendingStore
+from stream.runner import Runner
+from stream.snapshots import SnapshotStore
+
+KEY = b"loop-test-key"
+
+
+# -- test doubles (module level, so that they pickle into snapshots) ---------------------------
+
+
+class RecordingRegressor:
+    """Records every call. Its prediction is how many events it had learned when asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def predict_one(self, x):
+        self.calls.append(("predict", dict(x)))
+        return float(sum(1 for c in self.calls if c[0] == "learn"))
+
+    def learn_one(self, x, y):
+        self.calls.append(("learn", dict(x), y))
+
+
+class RecordingClassifier(base.Classifier):
+    """A River classifier that records calls and predicts True with a fixed probability."""
+
+    def __init__(self, p_true: float = 0.75) -> None:
+        self.p_true = p_true
+        self.calls: list[tuple] = []
+
+    def predict_proba_one(self, x):
+        self.calls.append(("predict", dict(x)))
+        return {True: self.p_true, False: 1 - self.p_true}
+
+    def learn_one(self, x, y):
+        self.calls.append(("learn", dict(x), y))
+
+
+class LearnLog(base.Classifier):
+    """A real logistic regression that also logs which events (feature `i`) it learned."""
+
+    def __init__(self) -> None:
+        self.inner = build_model(preset="logistic_regression")
+        self.learned: list[int] = []
+
+    def predict_proba_one(self, x):
+        return self.inner.predict_proba_one(_strip(x))
+
+    def learn_one(self, x, y):
+        self.learned.append(int(x["i"]))
+        self.inner.learn_one(_strip(x), y)
+
+
+class Exploding:
+    """A regressor that raises on one poisoned feature, as a River model does on a bad value."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.learned = 0
+
+    def predict_one(self, x):
+        if self.where == "predict" and "boom" in x:
+            raise TypeError("unsupported operand type(s) for -: 'str' and 'float'")
+        return 0.0
+
+    def learn_one(self, x, y):
+        if self.where == "learn" and "boom" in x:
+            raise TypeError("unsupported operand type(s) for -: 'str' and 'float'")
+        self.learned += 1
+
+
+class RefuseAll:
+    """A learning gate that lets nothing be learned (the guard in quarantine)."""
+
+    mode = "quarantine"
+
+    def allows_learning(self, loss: float) -> bool:
+        return False
+
+
+class KeyedSink(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[bytes | None] = []
+
+    def prediction(self, key, value) -> None:
+        self.keys.append(key)
+        super().prediction(key, value)
+
+
+def _strip(x: dict) -> dict:
+    return {k: v for k, v in x.items() if k != "i"}
+
+
+def raw(obj) -> bytes:
+    return orjson.dumps(obj)
+
+
+def feed(loop: Loop, events, topic: str = "events", partition: int = 0, start: int = 0) -> None:
+    for offset, value in enumerate(events, start=start):
+        if value is not None and not isinstance(value, bytes):
+            value = raw(value)
+        loop.process(Record(topic, partition, offset, value))
+
+
+def published(sink: MemorySink) -> list[dict]:
+    return [orjson.loads(p) for p in sink.predictions]
+
+
+# -- predict, then learn -----------------------------------------------------------------------
+
+
+def test_the_prediction_is_made_before_the_event_is_learned():
+    model = RecordingRegressor()
+    sink = MemorySink()
+    loop = Loop(model, sink=sink)
+
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 3.0}, {"id": "b", "x": {"f": 2.0}, "y": 4.0}])
+
+    assert model.calls == [
+        ("predict", {"f": 1.0}), ("learn", {"f": 1.0}, 3.0),
+        ("predict", {"f": 2.0}), ("learn", {"f": 2.0}, 4.0),
+    ]
+    # Each prediction saw only the events before it.
+    assert [p["y_pred"] for p in published(sink)] == [0.0, 1.0]
+    assert loop.score.value == pytest.approx((3.0 + 3.0) / 2)
+
+
+def test_a_classifier_is_asked_for_probabilities_and_the_top_class_is_published():
+    model = RecordingClassifier(p_true=0.75)
+    sink = KeyedSink()
+    loop = Loop(model, sink=sink)
+    loop.lineage = "s000007-abcdef"
+
+    feed(loop, [{"id": "o-1", "ts": 1.0, "x": {"f": 1.0}, "y": False}])
+
+    assert [c[0] for c in model.calls] == ["predict", "learn"]
+    (message,) = published(sink)
+    assert message["id"] == "o-1"
+    assert message["y_pred"] is True
+    assert message["proba"] == {"true": 0.75, "false": 0.25}
+    assert message["model"] == "s000007-abcdef"
+    assert message["mode"] == "learning"
+    assert isinstance(message["ts"], float)
+    assert sink.keys == [b"o-1"]          # keyed by id: consumers de-duplicate by it
+    assert loop.score.value == 0.0       # predicted True, label False
+
+
+def test_a_regressor_publishes_no_proba():
+    sink = MemorySink()
+    feed(Loop(RecordingRegressor(), sink=sink), [{"x": {"f": 1.0}}])
+
+    (message,) = published(sink)
+    assert "proba" not in message and message["id"] is None
+
+
+def test_an_unlabeled_event_without_id_is_predicted_but_never_learned():
+    model = RecordingRegressor()
+    loop = Loop(model, sink=MemorySink())
+
+    feed(loop, [{"x": {"f": 1.0}}])
+
+    assert [c[0] for c in model.calls] == ["predict"]
+    assert len(loop.pending) == 0
+    c = loop.counters
+    assert (c.events, c.predictions, c.labeled, c.learned) == (1, 1, 0, 0)
+
+
+def test_a_gate_that_refuses_learning_still_scores_the_event():
+    model = RecordingRegressor()
+    sink = MemorySink()
+    loop = Loop(model, sink=sink, gate=RefuseAll())
+
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 2.0}])
+
+    assert [c[0] for c in model.calls] == ["predict"]
+    assert (loop.counters.labeled, loop.counters.learned) == (1, 0)
+    assert loop.score.value == 2.0
+    assert published(sink)[0]["mode"] == "quarantine"
+
+
+# -- delayed labels ----------------------------------------------------------------------------
+
+
+def test_a_delayed_label_joins_its_prediction_by_id_and_is_learned_once():
+    model = RecordingRegressor()
+    sink = MemorySink()
+    loop = Loop(model, sink=sink)
+
+    feed(loop, [
+        {"id": "a", "x": {"f": 1.0}},
+        {"id": "b", "x": {"f": 2.0}},
+        {"id": "a", "y": 5.0},
+        {"id": "a", "y": 5.0},   # a duplicate label: nothing left to join
+    ])
+
+    assert model.calls == [("predict", {"f": 1.0}), ("predict", {"f": 2.0}), ("learn", {"f": 1.0}, 5.0)]
+    c = loop.counters
+    assert (c.events, c.predictions, c.labeled, c.learned) == (4, 2, 1, 1)
+    assert c.invalid == {"unknown_id": 1}
+    assert loop.score.value == 5.0   # scored against the prediction made when "a" arrived (0.0)
+    assert len(loop.pending) == 1    # "b" still waits
+
+
+def test_a_label_for_an_unknown_id_goes_to_dead_letters_with_the_original_record():
+    model = RecordingRegressor()
+    sink = MemorySink()
+    loop = Loop(model, sink=sink)
+    value = b'{"id": "ghost", "y": 1}'
+
+    loop.process(Record("labels", 3, 17, value))
+
+    assert model.calls == []
+    ((record, reason, detail),) = sink.dead_letters
+    assert record == Record("labels", 3, 17, value)
+    assert reason == "unknown_id"
+    assert "ghost" in detail
+    assert loop.counters.invalid == {"unknown_id": 1}
+
+
+
+
+def test_the_loop_uses_the_pending_store_it_is_given():
+    store = PendingStore(max_size=5, ttl_seconds=10)
+
+    assert Loop(RecordingRegressor(), sink=MemorySink(), pending=store).pending is store
+
+
+def test_an_expired_prediction_no_longer_accepts_its_label():
+    loop = Loop(RecordingRegressor(), sink=MemorySink(), pending=PendingStore(ttl_seconds=10))
+
+    feed(loop, [
+        {"id": "a", "ts": 100.0, "x": {"f": 1.0}},
+        {"id": "b", "ts": 200.0, "x": {"f": 1.0}},
+        {"id": "a", "y": 1.0},
+    ])
+
+    assert loop.counters.learned == 0
+    assert loop.counters.invalid == {"unknown_id": 1}
+    assert loop.pending.expired == 1
+
+
+# -- invalid input -----------------------------------------------------------------------------
+
+INVALID = {
+    "oversize": b'{"x": {"a": "' + b"z" * 200 + b'"}}',
+    "not_json": b"{nope",
+    "not_object": b"[1, 2, 3]",
+    "missing_x": b'{"id": "a"}',
+    "missing_id": b'{"y": 1}',
+    "bad_type": b'{"x": {"a": [1]}, "y": 1}',
+    "non_finite": b'{"x": {"a": NaN}, "y": 1}',
+    "unknown_id": b'{"id": "nobody", "y": 1}',
+}
+
+
+def test_invalid_events_never_reach_the_model_and_each_is_dead_lettered_with_its_reason():
+    model = RecordingRegressor()
+    sink = MemorySink()
+    loop = Loop(model, sink=sink, decoder=Decoder(max_bytes=128))
+
+    feed(loop, list(INVALID.values()) + [None])  # None: a tombstone
+
+    assert model.calls == []
+    assert sink.predictions == []
+    assert [(r.value, reason) for r, reason, _ in sink.dead_letters] == (
+        [(value, reason) for reason, value in INVALID.items()] + [(None, "not_json")]
+    )
+    assert loop.counters.invalid == {**{reason: 1 for reason in INVALID}, "not_json": 2}
+    assert (loop.counters.events, loop.counters.labeled, loop.counters.learned) == (9, 0, 0)
+
+
+def test_offsets_advance_past_invalid_events_on_every_partition():
+    loop = Loop(RecordingRegressor(), sink=MemorySink())
+
+    loop.process(Record("events", 0, 10, b'{"x": {"f": 1}}'))
+    loop.process(Record("events", 0, 11, b"garbage"))
+    loop.process(Record("events", 1, 4, b"garbage"))
+    loop.process(Record("labels", 0, 99, b'{"id": "nobody", "y": 1}'))
+
+    assert loop.offsets == {("events", 0): 12, ("events", 1): 5, ("labels", 0): 100}
+
+
+def test_the_loop_keeps_learning_after_invalid_events():
+    model = RecordingRegressor()
+    loop = Loop(model, sink=MemorySink())
+
+    feed(loop, [b"garbage", {"id": "a", "x": {"f": 1.0}, "y": 1.0}, b'{"x": 3}', {"x": {"f": 2.0}, "y": 2.0}])
+
+    assert loop.counters.learned == 2
+    assert loop.counters.invalid == {"not_json": 1, "bad_type": 1}
+
+
+@pytest.mark.parametrize("where", ["predict", "learn"])
+def test_an_event_the_model_cannot_handle_is_dead_lettered_and_the_loop_continues(where):
+    model = Exploding(where)
+    sink = MemorySink()
+    loop = Loop(model, sink=sink)
+    poison = raw({"id": "p", "x": {"boom": "NL"}, "y": 1.0})
+
+    loop.process(Record("events", 0, 0, poison))
+    feed(loop, [{"id": "ok", "x": {"f": 1.0}, "y": 1.0}], start=1)
+
+    assert [(r.value, r.offset) for r, _, _ in sink.dead_letters] == [(poison, 0)]
+    assert model.learned == 1
+    assert loop.offsets == {("events", 0): 2}
+
+
+def test_a_non_numeric_label_for_a_regressor_is_dead_lettered():
+    model = RecordingRegressor()
+    sink = MemorySink()
+    loop = Loop(model, sink=sink)
+
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": "cat"}, {"id": "b", "x": {"f": 1.0}, "y": 2.0}])
+
+    assert [reason for _, reason, _ in sink.dead_letters] == ["bad_type"]
+    assert loop.counters.learned == 1
+
+
+def test_the_design_example_event_does_not_stop_the_default_model():
+    loop = Loop(build_model(), sink=MemorySink())
+
+    feed(loop, [
+        b'{"id": "o-1842", "ts": 1763712000.25, "x": {"amount": 12.5, "country": "NL"}, "y": 1}',
+        b'{"id": "o-1843", "ts": 1763712001.0, "x": {"amount": 3.0}, "y": 0}',
+    ])
+
+    assert loop.counters.events == 2
+
+
+# -- state ---------------------------------------------------------------------------------------
+
+
+def test_state_restores_into_a_fresh_loop():
+    first = Loop(RecordingRegressor(), sink=MemorySink())
+    feed(first, [{"id": "a", "x": {"f": 1.0}}, {"id": "b", "x": {"f": 2.0}, "y": 1.0}, b"bad"])
+    second = Loop(RecordingRegressor(), sink=MemorySink())
+
+    second.restore(first.state(), lineage="s000001-aaaaaa")
+    feed(second, [{"id": "a", "y": 4.0}], start=3)
+
+    assert second.lineage == "s000001-aaaaaa"
+    assert second.counters.events == 4
+    assert second.counters.learned == 2
+    assert second.counters.invalid == {"not_json": 1}
+    assert second.offsets == {("events", 0): 4}
+    assert second.model.calls[-1] == ("learn", {"f": 1.0}, 4.0)
+
+
+def test_published_status_reports_counters_metric_offsets_and_mode():
+    loop = Loop(RecordingRegressor(), sink=MemorySink())
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 2.0}, {"id": "b", "x": {"f": 1.0}}, b"x"])
+
+    loop.publish_status(extra_field=1)
+    status = loop.status
+
+    assert status["mode"] == "learning"
+    assert (status["events"], status["predictions"], status["labeled"], status["learned"]) == (3, 2, 1, 1)
+    assert status["invalid"] == {"not_json": 1}
+    assert status["metric"] == {"name": "mae", "value": 2.0, "rolling": 2.0}
+    assert status["offsets"] == {"events:0": 3}
+    assert status["pending_labels"] == 1
+    assert status["extra_field"] == 1
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def test_a_command_submitted_from_another_thread_runs_on_the_loop_thread_and_resolves_its_future():
+    loop = Loop(RecordingRegressor(), sink=MemorySink())
+    ran_on = []
+
+    def pause(reason):
+        ran_on.append(threading.get_ident())
+        loop.gate = RefuseAll()
+        return {"paused": True, "reason": reason}
+
+    loop.on("pause", pause)
+    result: dict = {}
+    submitted = threading.Event()
+
+    def operator():
+        future = loop.submit("pause", reason="on-call")
+        submitted.set()
+        result["value"] = future.result(timeout=10)
+
+    client = threading.Thread(target=operator)
+    client.start()
+    assert submitted.wait(10)
+    assert ran_on == []                       # nothing happens until the loop gets to it
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 1.0}])
+    loop.apply_commands()
+    client.join(10)
+
+    assert result["value"] == {"paused": True, "reason": "on-call"}
+    assert ran_on == [threading.get_ident()]
+    feed(loop, [{"id": "b", "x": {"f": 1.0}, "y": 1.0}], start=1)
+    assert loop.counters.learned == 1         # the command took effect between records
+
+
+def test_a_failing_command_reaches_its_future_and_the_loop_keeps_working():
+    loop = Loop(RecordingRegressor(), sink=MemorySink())
+
+    def rollback(to):
+        raise LookupError(f"no snapshot {to}")
+
+    loop.on("rollback", rollback)
+    loop.on("ping", lambda: "pong")
+
+    failed = loop.submit("rollback", to="s000404-xxxxxx")
+    after = loop.submit("ping")
+    loop.apply_commands()
+
+    assert isinstance(failed.exception(timeout=1), LookupError)
+    assert "s000404-xxxxxx" in str(failed.exception())
+    assert after.result(timeout=1) == "pong"
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 1.0}])
+    assert loop.counters.learned == 1
+    again = loop.submit("ping")
+    loop.apply_commands()
+    assert again.result(timeout=1) == "pong"
+
+
+def test_a_cancelled_command_is_not_applied():
+    loop = Loop(RecordingRegressor(), sink=MemorySink())
+    calls = []
+    loop.on("snapshot", lambda: calls.append(1))
+
+    future = loop.submit("snapshot")
+    assert future.cancel()
+    loop.apply_commands()
+
+    assert calls == []
+
+
+def test_an_unknown_command_is_refused_at_submit():
+    loop = Loop(RecordingRegressor(), sink=MemorySink())
+
+    with pytest.raises(KeyError, match="reboot"):
+        loop.submit("reboot")
+
+
+def test_apply_commands_with_an_empty_queue_returns_at_once():
+    Loop(RecordingRegressor(), sink=MemorySink()).apply_commands()
+
+
+# == runner ======================================================================================
+
+
+def make_stream(n: int, seed: int = 1) -> list[bytes]:
+    """Labeled events, predictions whose labels come later, and invalid lines, in one file."""
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    due: dict[int, list[bytes]] = {}
+    for i in range(n):
+        out.extend(due.pop(i, []))
+        x = {"i": i, "a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
+        y = x["a"] + x["b"] > 0
+        if i % 10 == 0:
+            out.append(b"not json")
+        elif i % 3 == 0:
+            out.append(raw({"id": f"e{i}", "x": x}))
+            due.setdefault(i + rng.randint(1, 40), []).append(raw({"id": f"e{i}", "y": y}))
+        else:
+            out.append(raw({"id": f"e{i}", "x": x, "y": y}))
+    for i in sorted(due):
+        out.extend(due[i])
+    return out
+
+
+class CommitLog(FileSource):
+    """A file source that remembers every commit, and can crash mid-stream (a crash sentinel)."""
+
+    def __init__(self, events, batch: int = 50, crash_at: int | None = None) -> None:
+        super().__init__(self._events(events, crash_at), batch=batch)
+        self.commits: list[dict] = []
+        self.seeks: list[dict] = []
+
+    @staticmethod
+    def _events(events, crash_at):
+        for index, value in enumerate(events):
+            if index == crash_at:
+                raise RuntimeError(f"crash at event {index}")
+            yield value
+
+    def commit(self, offsets) -> None:
+        self.commits.append(dict(offsets))
+
+    def seek(self, offsets) -> None:
+        self.seeks.append(dict(offsets))
+        super().seek(offsets)
+
+
+def make_runner(store: SnapshotStore, source, every: int = 100) -> Runner:
+    loop = Loop(LearnLog(), sink=MemorySink())
+    return Runner(loop, source, store, every_events=every, model_spec="logistic_regression")
+
+
+PROBES = [{"a": a / 4, "b": b / 4} for a in range(-4, 5) for b in range(-4, 5)]
+
+
+def probe(runner: Runner) -> list[dict]:
+    return [runner.loop.model.inner.predict_proba_one(x) for x in PROBES]
+
+
+@pytest.fixture(scope="module")
+def stream_events() -> list[bytes]:
+    return make_stream(900)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, stream_events) -> Runner:
+    store = SnapshotStore(tmp_path_factory.mktemp("uninterrupted"), key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events))
+    runner.resume()
+    runner.run(threading.Event())
+    return runner
+
+
+def test_periodic_snapshots_every_n_events_then_one_at_shutdown(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    source = CommitLog(stream_events)
+    runner = make_runner(store, source, every=250)
+
+    assert runner.resume() is None
+    runner.run(threading.Event())
+
+    total = len(stream_events)
+    metas = [m for m, _, problem in store.list() if problem is None]
+    periodic = [m for m in metas if m.reason == "periodic"]
+    assert [m.events for m in periodic] == list(range(250, total + 1, 250))
+    assert [m.offsets for m in periodic] == [{f"{FILE_TOPIC}:0": n} for n in range(250, total + 1, 250)]
+    assert metas[-1].reason == "shutdown" and metas[-1].events == total
+    assert [m.parent for m in metas] == [None] + [m.id for m in metas[:-1]]   # one lineage
+    assert all(m.model_spec == "logistic_regression" for m in metas)
+    assert metas[-1].metric["name"] == "accuracy"
+    # Offsets were committed after each snapshot, never ahead of one.
+    assert source.commits == [{(FILE_TOPIC, 0): m.events} for m in metas]
+
+
+def test_predictions_carry_the_lineage_of_the_snapshot_they_descend_from(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events[:250]), every=100)
+    runner.loop.sink = sink = MemorySink()
+
+    runner.run(threading.Event())
+
+    first_snapshot = store.list()[0][0]
+    models = [p["model"] for p in published(sink)]
+    assert models[0] is None
+    assert first_snapshot.id in models
+    assert models[-1] == store.list()[1][0].id   # after the second periodic snapshot
+
+
+def test_the_uninterrupted_run_learns_every_labeled_event_exactly_once(uninterrupted, stream_events):
+    c = uninterrupted.loop.counters
+    learned = uninterrupted.loop.model.learned
+
+    assert c.events == len(stream_events)
+    assert c.learned == c.labeled == len(learned) == len(set(learned))
+    assert c.invalid == {"not_json": sum(1 for e in stream_events if e == b"not json")}
+
+
+def test_resume_after_a_crash_ends_exactly_like_an_uninterrupted_run(tmp_path, stream_events, uninterrupted):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    crashed = make_runner(store, CommitLog(stream_events, crash_at=575))
+    crashed.resume()
+    with pytest.raises(RuntimeError, match="crash at event 575"):
+        crashed.run(threading.Event())
+    assert crashed.loop.counters.events == 550            # 500..549 were processed but not snapshotted
+    assert store.latest_valid().meta.events == 500
+
+    source = CommitLog(stream_events)
+    resumed = make_runner(store, source)
+    snapshot = resumed.resume()
+    resumed.run(threading.Event())
+
+    assert snapshot.meta.events == 500
+    assert source.seeks == [{(FILE_TOPIC, 0): 500}]       # seeks to the snapshot, not to 0 or 550
+    assert resumed.loop.counters == uninterrupted.loop.counters
+    learned = resumed.loop.model.learned
+    assert learned == uninterrupted.loop.model.learned     # same events, same order, none twice
+    assert len(learned) == len(set(learned)) == resumed.loop.counters.labeled
+    assert probe(resumed) == probe(uninterrupted)          # the same model, bit for bit
+    assert resumed.loop.score.value == uninterrupted.loop.score.value
+
+
+def test_resume_skips_a_corrupt_newest_snapshot_and_still_learns_each_event_once(
+    tmp_path, stream_events, uninterrupted
+):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    first = make_runner(store, CommitLog(stream_events, crash_at=460))
+    with pytest.raises(RuntimeError):
+        first.run(threading.Event())
+    newest = store.paths()[-1]
+    newest.write_bytes(newest.read_bytes()[:-5])          # torn by a bad disk
+
+    source = CommitLog(stream_events)
+    resumed = make_runner(store, source)
+    snapshot = resumed.resume()
+    resumed.run(threading.Event())
+
+    assert snapshot.meta.events == 300
+    assert source.seeks == [{(FILE_TOPIC, 0): 300}]
+    assert resumed.loop.counters == uninterrupted.loop.counters
+    assert resumed.loop.model.learned == uninterrupted.loop.model.learned
+    assert probe(resumed) == probe(uninterrupted)
+
+
+def test_a_failed_snapshot_write_commits_nothing_and_the_loop_continues(tmp_path, stream_events, monkeypatch):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    source = CommitLog(stream_events)
+    runner = make_runner(store, source, every=200)
+    real_write = store.write
+    attempts = []
+
+    def flaky_write(state, **kwargs):
+        attempts.append(kwargs["events"])
+        if len(attempts) == 1:
+            raise OSError("No space left on device")
+        return real_write(state, **kwargs)
+
+    monkeypatch.setattr(store, "write", flaky_write)
+    runner.run(threading.Event())
+
+    total = len(stream_events)
+    assert attempts[:2] == [200, 400]
+    assert runner.loop.counters.events == total              # kept serving after the failure
+    assert {(FILE_TOPIC, 0): 200} not in source.commits
+    assert source.commits[0] == {(FILE_TOPIC, 0): 400}       # first commit: first durable snapshot
+    assert source.commits == [{(FILE_TOPIC, 0): m.events} for m, _, _ in store.list()]
+
+
+def test_when_every_snapshot_write_fails_nothing_is_ever_committed(tmp_path, stream_events, monkeypatch):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    source = CommitLog(stream_events)
+    runner = make_runner(store, source, every=100)
+
+    def broken_write(state, **kwargs):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(store, "write", broken_write)
+    with pytest.raises(OSError, match="read-only"):   # the final snapshot cannot be skipped silently
+        runner.run(threading.Event())
+
+    assert runner.loop.counters.events == len(stream_events)
+    assert source.commits == []
+    assert store.paths() == []
+
+
+def test_lost_output_stops_the_runner_without_a_snapshot_or_commit(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    source = CommitLog(stream_events)
+    runner = make_runner(store, source, every=100)
+
+    def flush():
+        raise OutputLost("predictions topic unreachable")
+
+    runner.loop.sink.flush = flush
+    with pytest.raises(OutputLost):
+        runner.run(threading.Event())
+
+    assert runner.loop.counters.events == 100
+    assert source.commits == []
+    assert store.paths() == []
+
+
+def test_a_manual_snapshot_command_is_applied_by_the_running_loop(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events[:120]), every=10_000)
+    future: Future = runner.loop.submit("snapshot")
+
+    runner.run(threading.Event())
+
+    result = future.result(timeout=1)
+    assert result["reason"] == "manual"
+    assert [m.reason for m, _, _ in store.list()] == ["manual", "shutdown"]
+
+
+def test_max_events_stops_cleanly_with_a_shutdown_snapshot(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    source = CommitLog(stream_events)
+    runner = make_runner(store, source, every=10_000)
+
+    runner.run(threading.Event(), max_events=130)
+
+    assert runner.loop.counters.events == 130
+    (meta, _, _), = store.list()
+    assert (meta.reason, meta.events, meta.offsets) == ("shutdown", 130, {f"{FILE_TOPIC}:0": 130})
+    assert source.commits == [{(FILE_TOPIC, 0): 130}]
+    assert runner.loop.status["last_snapshot"]["id"] == meta.id
