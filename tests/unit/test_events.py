@@ -189,7 +189,8 @@ def test_invalid_event_names_the_field_in_its_detail():
 def test_reasons_are_a_small_fixed_set():
     # They label a Prometheus metric: bounded cardinality.
     assert set(REASONS) == {
-        "oversize", "not_json", "not_object", "missing_x", "missing_id", "bad_type", "non_finite", "unknown_id",
+            "oversize", "not_json", "not_object", "missing_x", "missing_id", "bad_type", "non_finite", "unknown_id",
+            "model_error",
     }
 
 
