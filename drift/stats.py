@@ -1,0 +1,83 @@
+"""Small statistical tools the guard decides with: change points and paired comparisons.
+
+Pure NumPy and math; no SciPy, so that `drift/` stays light.
+
+>>> change_point([0.0] * 50 + [1.0] * 30)
+50
+>>> round(mcnemar_p(b=30, c=5), 6)   # one model right where the other was wrong: 30 vs 5 times
+2.2e-05
+>>> mcnemar_p(b=3, c=4)
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+
+def change_point(values: Sequence[float], min_size: int = 5) -> int:
+    """Index where the mean of `values` most likely changed (the first index of the second segment).
+
+    Maximises the between-segment mean difference weighted by segment sizes (a CUSUM estimate of
+    one change point). With fewer than `2 * min_size` values it returns 0.
+    """
+    v = np.asarray(values, dtype=float)
+    n = v.size
+    if n < 2 * min_size:
+        return 0
+    csum = np.cumsum(v)
+    total = csum[-1]
+    k = np.arange(min_size, n - min_size + 1)
+    left_mean = csum[k - 1] / k
+    right_mean = (total - csum[k - 1]) / (n - k)
+    score = np.abs(left_mean - right_mean) * np.sqrt(k * (n - k) / n)
+    return int(k[int(np.argmax(score))])
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: `b` and `c` count the events where only one model erred.
+
+    Under "equally good", each discordant event is a fair coin; this is the binomial test of b
+    against (b + c) / 2, computed in log space so that thousands of events do not overflow.
+    """
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    log_half_n = n * math.log(0.5)
+    tail = 0.0
+    for i in range(k + 1):
+        tail += math.exp(_log_comb(n, i) + log_half_n)
+    return min(1.0, 2.0 * tail)
+
+
+def paired_sign_p(differences: Sequence[float]) -> float:
+    """Two-sided p-value that paired differences are centred on zero (sign test, ties dropped).
+
+    Used for regressors: the differences of absolute errors of two models on the same events.
+    Robust to the heavy tails that absolute errors have.
+    """
+    d = np.asarray(differences, dtype=float)
+    positive = int(np.count_nonzero(d > 0))
+    negative = int(np.count_nonzero(d < 0))
+    return mcnemar_p(positive, negative)
+
+
+def rate_above_p(errors: int, n: int, baseline: float) -> float:
+    """One-sided p-value that an error rate of `errors / n` is above `baseline` (normal approximation).
+
+    Small p: the errors are significantly above the baseline. Used to ask whether a restored model
+    is back to its pre-alarm error level.
+    """
+    if n == 0:
+        return 1.0
+    p0 = min(max(baseline, 1e-6), 1 - 1e-6)
+    z = (errors / n - p0) / math.sqrt(p0 * (1 - p0) / n)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
