@@ -50,11 +50,11 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
 
     async def command(name: str, **args) -> Response:
         try:
-            future = loop.submit(name, **args)
+            future = loop.commands.submit(name, **args)
             result = await asyncio.wait_for(asyncio.wrap_future(future), COMMAND_TIMEOUT)
         except asyncio.TimeoutError:
             return JSONResponse({"error": f"{name}: the loop did not apply it within {COMMAND_TIMEOUT:.0f}s"}, 504)
-        except (RiverguardError, KeyError, ValueError) as exc:
+        except (RiverguardError, KeyError, ValueError, TypeError) as exc:
             return JSONResponse({"error": f"{name}: {exc}"}, status_code=409)
         return JSONResponse(result)
 
@@ -80,10 +80,40 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
         rows = await run_in_threadpool(_snapshot_rows, store)
         return JSONResponse({"snapshots": rows})
 
-    async def snapshot_now(request: Request) -> Response:
-        if (denied := authorised(request, mutating=True)) is not None:
+    async def snapshot_show(request: Request) -> Response:
+        if (denied := authorised(request, mutating=False)) is not None:
             return denied
-        return await command("snapshot")
+        wanted = request.path_params["snapshot_id"]
+        rows = await run_in_threadpool(_snapshot_rows, store)
+        row = next((r for r in rows if r.get("id") == wanted), None)
+        if row is None:
+            return JSONResponse({"error": f"no snapshot {wanted!r}"}, status_code=404)
+        return JSONResponse(row)
+
+    async def decisions(request: Request) -> Response:
+        if (denied := authorised(request, mutating=False)) is not None:
+            return denied
+        limit = _int(request.query_params.get("limit"), default=100)
+        rows = runner.decisions_view[-limit:] if limit else []
+        return JSONResponse({"decisions": rows[::-1], "alarms": runner.alarms_view[-limit:][::-1]})
+
+    def mutation(name: str, *fields: str):
+        async def handler(request: Request) -> Response:
+            if (denied := authorised(request, mutating=True)) is not None:
+                return denied
+            body = {}
+            if fields:
+                try:
+                    body = await request.json() if await request.body() else {}
+                except ValueError:
+                    return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+                unknown = set(body) - set(fields)
+                if unknown:
+                    return JSONResponse({"error": f"unknown fields {sorted(unknown)}; allowed: {list(fields)}"}, 400)
+            body.update(request.path_params)
+            return await command(name, **body)
+
+        return handler
 
     return Starlette(
         routes=[
@@ -92,9 +122,23 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
             Route("/readyz", readyz),
             Route("/api/status", status),
             Route("/api/snapshots", snapshots),
-            Route("/api/snapshot", snapshot_now, methods=["POST"]),
+            Route("/api/snapshots/{snapshot_id}", snapshot_show),
+            Route("/api/snapshots/{snapshot}/pin", mutation("pin", "pinned"), methods=["POST"]),
+            Route("/api/snapshot", mutation("snapshot"), methods=["POST"]),
+            Route("/api/decisions", decisions),
+            Route("/api/pause", mutation("pause"), methods=["POST"]),
+            Route("/api/resume", mutation("resume"), methods=["POST"]),
+            Route("/api/promote", mutation("promote"), methods=["POST"]),
+            Route("/api/rollback", mutation("rollback", "to", "last_good", "resume"), methods=["POST"]),
         ]
     )
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(0, int(value)) if value is not None else default
+    except ValueError:
+        return default
 
 
 def _snapshot_rows(store) -> list[dict]:

@@ -6,6 +6,7 @@ snapshots are real files in a temporary directory, so rollbacks behave exactly a
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import tempfile
 import threading
@@ -15,9 +16,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from drift.guard import Guard
 from stream.config import Config
 from stream.events import Decoder
-from stream.loop import Loop, MemorySink, Record
+from stream.loop import Loop
+from stream.records import MemorySink, Record
 from stream.models import build_from_config, is_classifier
 from stream.pending import PendingStore
 from stream.runner import Runner
@@ -109,12 +112,14 @@ def backtest(
     classifier = is_classifier(model)
     score = Score.for_model(classifier, window=config.metrics.window)
     observer = WindowObserver(score.name, window)
+    settings = dataclasses.replace(config.guard_settings(), enabled=guard and config.guard.enabled)
     loop = Loop(
         model,
         sink=MemorySink(keep=False),
         decoder=Decoder.from_config(config.events, numeric_label=not classifier),
         score=score,
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
+        guard=Guard(settings, classifier=classifier, history=None),
         observer=observer,
     )
     with tempfile.TemporaryDirectory(prefix="riverguard-backtest-") as tmp:
@@ -128,6 +133,7 @@ def backtest(
         runner.run(threading.Event())
         elapsed = time.perf_counter() - started
     c = loop.counters
+    guard_state = loop.guard
     return {
         "events": c.events,
         "labeled": c.labeled,
@@ -135,11 +141,29 @@ def backtest(
         "invalid_by_reason": dict(c.invalid),
         "metric": {"name": score.name, "value": score.value},
         "windows": observer.windows(),
-        "alarms": [],
-        "decisions": [],
-        "rollbacks": 0,
+        "alarms": [_alarm_row(a) for a in guard_state.alarms],
+        "decisions": [_decision_row(d) for d in guard_state.decisions],
+        "rollbacks": sum(guard_state.rollback_counts.values()),
         "learned": c.learned,
         "model": config.model.spec,
-        "guard": guard and config.guard.enabled,
+        "guard": settings.enabled,
         "seconds": round(elapsed, 3),
+    }
+
+
+def _alarm_row(alarm: dict) -> dict:
+    row = {"at": alarm["at"], "detector": alarm["detector"], "kind": alarm["kind"]}
+    row.update({k: alarm[k] for k in ("level", "statistic", "value", "onset") if k in alarm})
+    return row
+
+
+def _decision_row(decision) -> dict:
+    return {
+        "at": decision.at,
+        "action": decision.action,
+        "reason": decision.reason,
+        "snapshot": decision.restore,
+        "trigger": decision.trigger,
+        "mode": decision.target,
+        "evidence": decision.evidence,
     }

@@ -194,6 +194,20 @@ def snapshots_show(snapshot_id, directory, key, config_path) -> None:
     click.echo(json.dumps({**meta.to_dict(), "pinned": meta.id in store.pins()}, indent=2))
 
 
+@snapshots.command("pin")
+@click.argument("snapshot_id")
+@click.option("--unpin", is_flag=True)
+@_dir_option
+@_key_option
+@_config_option
+def snapshots_pin(snapshot_id, unpin, directory, key, config_path) -> None:
+    """Keep a snapshot whatever retention says (or release it with --unpin)."""
+    store = _store(directory, key, config_path)
+    store.verify(store.path_of(snapshot_id))
+    store.pin(snapshot_id, not unpin)
+    click.echo(f"{'unpinned' if unpin else 'pinned'} {snapshot_id}")
+
+
 @snapshots.command("verify")
 @_dir_option
 @_key_option
@@ -212,14 +226,102 @@ def snapshots_verify(directory, key, config_path) -> None:
         sys.exit(3)
 
 
-@main.command()
-@click.option("--url", default=lambda: os.environ.get("RIVERGUARD_URL", "http://127.0.0.1:8321"))
-@click.option("--token", default=lambda: os.environ.get("RIVERGUARD_ADMIN_TOKEN"))
-def status(url, token) -> None:
-    """Show a running service's status."""
+def _online(f):
+    """--url/--token for commands that talk to a running service (or take them from --config)."""
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="Take the admin address and token from this config.")(f)
+    f = click.option("--token", envvar="RIVERGUARD_ADMIN_TOKEN", help="Bearer token (or RIVERGUARD_ADMIN_TOKEN).")(f)
+    f = click.option("--url", envvar="RIVERGUARD_URL", help="Admin API (default http://127.0.0.1:8321).")(f)
+    return f
+
+
+def _client(url, token, config_path):
     from stream.client import AdminClient
 
-    click.echo(json.dumps(AdminClient(url, token).get("/api/status"), indent=2))
+    if config_path:
+        admin = Config.load(config_path).admin
+        url = url or f"http://{admin.host}:{admin.port}"
+        token = token or admin.token
+    return AdminClient(url or "http://127.0.0.1:8321", token)
+
+
+def _show(result: dict) -> None:
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
+@main.command()
+@_online
+def status(url, token, config_path) -> None:
+    """Show a running service's status."""
+    _show(_client(url, token, config_path).get("/api/status"))
+
+
+@main.command()
+@_online
+def pause(url, token, config_path) -> None:
+    """Stop learning until an operator resumes (the guard never resumes by itself)."""
+    _show(_client(url, token, config_path).post("/api/pause"))
+
+
+@main.command()
+@_online
+def resume(url, token, config_path) -> None:
+    """Resume learning with the live model (drops a quarantine candidate)."""
+    _show(_client(url, token, config_path).post("/api/resume"))
+
+
+@main.command()
+@_online
+def promote(url, token, config_path) -> None:
+    """Make the quarantine candidate the live model and resume learning."""
+    _show(_client(url, token, config_path).post("/api/promote"))
+
+
+@main.command()
+@click.option("--to", "target", help="Snapshot id to roll back to.")
+@click.option("--last-good", is_flag=True, help="The snapshot the guard restored, or the newest taken while learning.")
+@click.option("--resume", "resume_learning", is_flag=True, help="Resume learning at once (default: pause).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Offline: the snapshot directory of a stopped service.")
+@click.option("--key", help="Offline: HMAC key (default: --config or RIVERGUARD_SNAPSHOTS_KEY).")
+@_online
+def rollback(target, last_good, resume_learning, directory, key, url, token, config_path) -> None:
+    """Roll the live model back to a snapshot; learning pauses unless --resume.
+
+    Online it asks the running service; with --dir it works on a stopped service's snapshots.
+    """
+    if bool(target) == bool(last_good):
+        raise click.UsageError("give exactly one of --to SNAPSHOT_ID or --last-good")
+    if directory:
+        from stream.control import rollback_offline
+
+        if last_good:
+            raise click.UsageError("--last-good needs the running service; offline, name the snapshot with --to")
+        store = _store(directory, key, config_path)
+        meta, decision = rollback_offline(store, target, resume=resume_learning)
+        _show({"snapshot": meta.id, "restored_from": target, "mode": decision.target, "offsets": meta.offsets})
+        return
+    body = {"resume": resume_learning, **({"to": target} if target else {"last_good": True})}
+    _show(_client(url, token, config_path).post("/api/rollback", body))
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@_online
+def decisions(limit, as_json, url, token, config_path) -> None:
+    """The guard's newest decisions, with their reasons and evidence."""
+    rows = _client(url, token, config_path).get(f"/api/decisions?limit={limit}")["decisions"]
+    if as_json:
+        _show(rows)
+        return
+    for row in rows:
+        snaps = ", ".join(f"{k}={v}" for k, v in (row.get("evidence", {}).get("snapshots") or {}).items())
+        click.echo(f"{_iso(row['time'])}  event {row['at']:>9}  {row['action']:<8} {row['trigger']:<6} "
+                   f"{row['source']} -> {row['target']}")
+        click.echo(f"    {row['reason']}")
+        if snaps:
+            click.echo(f"    snapshots: {snaps}")
 
 
 @main.command()

@@ -14,12 +14,17 @@ stream.errors.ConfigError: rg.toml: unknown key [modle]
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from drift.concept import DETECTORS
+from drift.guard import GuardSettings
 
 from stream.errors import ConfigError
 
@@ -49,8 +54,17 @@ class ModelConfig(_Section):
         return self.preset or "logistic_regression"
 
 
-class GuardConfig(_Section):
-    enabled: bool = True
+def _guard_section() -> type[_Section]:
+    """`[guard]` takes exactly the fields of `drift.guard.GuardSettings`: one list, kept there."""
+    hints = typing.get_type_hints(GuardSettings)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(GuardSettings):
+        default = f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
+        fields[f.name] = (hints[f.name], default)
+    return create_model("GuardConfig", __base__=_Section, **fields)
+
+
+GuardConfig = _guard_section()
 
 
 class SnapshotsConfig(_Section):
@@ -110,6 +124,21 @@ class Config(_Section):
     events: EventsConfig = EventsConfig()
     labels: LabelsConfig = LabelsConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    @model_validator(mode="after")
+    def _guard_values(self) -> "Config":
+        try:
+            self.guard_settings()
+        except ValueError as exc:
+            raise ValueError(f"[guard] {exc}") from None
+        return self
+
+    def guard_settings(self) -> GuardSettings:
+        """The guard's settings; detector names and policies are checked here, at start."""
+        settings = GuardSettings(**self.guard.model_dump())
+        if settings.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {settings.detector!r}")
+        return settings
 
     @classmethod
     def build(

@@ -1,7 +1,12 @@
 """The prequential loop: for each event, validate, predict, publish, then learn once its label is known.
 
-One thread owns the model: this loop. Everything else talks to it through `submit` (commands
-applied between records) and reads `status`, a plain dict the loop replaces after every batch.
+One thread owns the model: this loop. Everything else talks to it through `commands` (applied
+between records) and reads `status`, a plain dict the loop replaces after every batch.
+
+Per event: validate -> data-drift update -> predict (live, and shadows in quarantine) -> publish ->
+if labeled: score, concept-drift update, contest -> learn if the guard allows (the candidate
+learns in quarantine). The guard's decisions are carried out *between* records, so every snapshot
+sits at a clean offset.
 
 >>> from stream.models import build_model
 >>> loop = Loop(build_model(preset="logistic_regression"), sink=MemorySink())
@@ -13,73 +18,20 @@ applied between records) and reads `status`, a plain dict the loop replaces afte
 
 from __future__ import annotations
 
-import logging
-import queue
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Callable
 
+from drift.decisions import Decision, Mode
+from drift.guard import Guard, GuardSettings
+from stream.commands import Commands
 from stream.events import Decoder, InvalidEvent, encode
 from stream.models import is_classifier
 from stream.pending import PendingStore
+from stream.records import MemorySink, Record, Sink
 from stream.scoring import Score
 
-log = logging.getLogger(__name__)
-
-
-class Record(NamedTuple):
-    """One message from a source; kafka-python's ConsumerRecord has the same fields."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    timestamp: int | None = None
-
-
-class Sink(Protocol):
-    """Where predictions and dead letters go: Kafka topics in the service, memory in a backtest."""
-
-    def prediction(self, key: bytes | None, value: bytes) -> None: ...
-    def dead_letter(self, record: Record, reason: str, detail: str) -> None: ...
-    def flush(self) -> None: ...
-
-
-class LearningGate(Protocol):
-    """The seam where the drift guard plugs in: it decides whether a labeled event is learned."""
-
-    mode: str
-
-    def allows_learning(self, loss: float) -> bool: ...
-
-
-class AlwaysLearn:
-    """Plain online learning: every labeled event is learned."""
-
-    mode = "learning"
-
-    def allows_learning(self, loss: float) -> bool:
-        return True
-
-
-class MemorySink:
-    """Keeps what the loop emits in lists: for backtests, tests and doctests."""
-
-    def __init__(self, keep: bool = True) -> None:
-        self.keep = keep
-        self.predictions: list[bytes] = []
-        self.dead_letters: list[tuple[Record, str, str]] = []
-
-    def prediction(self, key, value) -> None:
-        if self.keep:
-            self.predictions.append(value)
-
-    def dead_letter(self, record, reason, detail) -> None:
-        self.dead_letters.append((record, reason, detail))
-
-    def flush(self) -> None:
-        pass
+__all__ = ["Loop", "Counters", "Record", "MemorySink", "Sink"]
 
 
 @dataclass
@@ -94,7 +46,7 @@ class Counters:
 
 
 class Loop:
-    """Owns the model, its score, the pending-label store and the consumed offsets."""
+    """Owns the live model, the shadow models, the score, pending labels and consumed offsets."""
 
     def __init__(
         self,
@@ -104,7 +56,7 @@ class Loop:
         decoder: Decoder | None = None,
         score: Score | None = None,
         pending: PendingStore | None = None,
-        gate: LearningGate | None = None,
+        guard: Guard | None = None,
         metrics=None,
         observer=None,
     ) -> None:
@@ -114,48 +66,66 @@ class Loop:
         self.decode = decoder if decoder is not None else Decoder(numeric_label=not self.classifier)
         self.score = score if score is not None else Score.for_model(self.classifier)
         self.pending = pending if pending is not None else PendingStore()
-        self.gate = gate if gate is not None else AlwaysLearn()
+        # Without a guard: plain online learning, but operators can still pause and roll back.
+        self.guard = guard if guard is not None else Guard(GuardSettings(enabled=False), classifier=self.classifier)
+        self.shadow: dict[str, Any] = {}  # "candidate" and "parked:<snapshot>" models in quarantine
+        self.candidate_score = Score(self.score.name, self.score.window)
         self.metrics = metrics
         self.observer = observer  # the backtest's per-event hook; None in the service
         self.counters = Counters()
         self.offsets: dict[tuple[str, int], int] = {}
         self.lineage: str | None = None  # id of the snapshot this model state descends from
         self.status: dict[str, Any] = {}
-        self.commands: queue.Queue = queue.Queue()
-        self._handlers: dict[str, Callable[..., Any]] = {}
+        self.commands = Commands()
+        self.commands.after_each = lambda: self.refresh_status()
         self.refresh_status: Callable[[], None] = self.publish_status
-        self._pending_dropped = (0, 0)
+        self.execute: Callable[[list[Decision]], None] = _no_executor
+        self._decisions: list[Decision] = []
 
     # -- the hot path ------------------------------------------------------------------------
 
     def process(self, record: Record) -> None:
         """Handle one record; never raises for bad input (that goes to the dead-letter sink)."""
-        counters = self.counters
-        counters.events += 1
+        index = self.counters.events
+        self.counters.events = index + 1
         self.offsets[(record.topic, record.partition)] = record.offset + 1
         if self.observer is not None:
-            self.observer.on_event(record.offset, self.gate.mode)
+            self.observer.on_event(index, self.guard.mode.value)
+        self._process(record, index)
+        if self._decisions:
+            decisions, self._decisions = self._decisions, []
+            self.execute(decisions)
+
+    def _process(self, record: Record, index: int) -> None:
+        guard = self.guard
         try:
             event = self.decode(record.value)
             if event.x is None:
                 entry = self.pending.pop(event.id)
                 if entry is None:
                     raise InvalidEvent("unknown_id", f"label for id {event.id!r} matches no pending prediction")
-                self._labeled(record, entry[0], entry[1], event.y)
+                y_pred, shadow = entry[1]
+                self._labeled(record, index, entry[0], y_pred, shadow, event.y)
                 return
         except InvalidEvent as exc:
             self._invalid(record, exc)
+            if guard.data is not None:
+                self._decisions += guard.observe_invalid(index)
             return
+        x = event.x
+        if guard.data is not None:
+            self._decisions += guard.observe_features(index, x)
         try:
-            y_pred, proba = self._predict(event.x)
+            y_pred, proba = self._predict(x)
+            shadow = {name: m.predict_one(x) for name, m in self.shadow.items()} if self.shadow else None
         except Exception as exc:  # a model that cannot take this input must not stop the service
             self._invalid(record, InvalidEvent("model_error", f"predict failed: {exc!r}"))
             return
         self._publish(event, y_pred, proba)
         if event.y is not None:
-            self._labeled(record, event.x, y_pred, event.y)
+            self._labeled(record, index, x, y_pred, shadow, event.y)
         elif event.id is not None:
-            self.pending.put(event.id, event.x, y_pred, event.ts)
+            self.pending.put(event.id, x, (y_pred, shadow), event.ts)
 
     def _predict(self, x: dict):
         metrics = self.metrics
@@ -172,7 +142,7 @@ class Loop:
 
     def _publish(self, event, y_pred, proba) -> None:
         now = time.time()
-        message = {"id": event.id, "y_pred": y_pred, "model": self.lineage, "mode": self.gate.mode, "ts": now}
+        message = {"id": event.id, "y_pred": y_pred, "model": self.lineage, "mode": self.guard.mode.value, "ts": now}
         if proba is not None:
             message["proba"] = proba
         key = event.id.encode() if event.id is not None else None
@@ -181,22 +151,36 @@ class Loop:
         if event.ts is not None and self.metrics is not None:
             self.metrics.e2e_lag.observe(max(0.0, now - event.ts))
 
-    def _labeled(self, record: Record, x: dict, y_pred, y) -> None:
-        loss = self.score.update(y, y_pred)
+    def _labeled(self, record: Record, index: int, x: dict, y_pred, shadow: dict | None, y) -> None:
+        score = self.score
+        loss = score.update(y, y_pred)
         self.counters.labeled += 1
         if self.observer is not None:
-            self.observer.on_labeled(record.offset, loss)
-        if not self.gate.allows_learning(loss):
-            return
+            self.observer.on_labeled(index, loss)
+        shadow_losses = None
+        if shadow:
+            shadow_losses = {name: score.loss(y, p) for name, p in shadow.items()}
+            if "candidate" in shadow:
+                self.candidate_score.update(y, shadow["candidate"])
+        guard = self.guard
+        if guard.concept is not None or shadow_losses is not None:
+            self._decisions += guard.observe_label(index, loss, shadow_losses)
+        if guard.mode is Mode.QUARANTINE and "candidate" in self.shadow:
+            self._learn(record, self.shadow["candidate"], x, y, live=False)
+        if guard.mode is Mode.LEARNING:
+            self._learn(record, self.model, x, y, live=True)
+
+    def _learn(self, record: Record, model, x: dict, y, live: bool) -> None:
         t0 = time.perf_counter()
         try:
-            self.model.learn_one(x, y)
+            model.learn_one(x, y)
         except Exception as exc:  # counted and dead-lettered; the event was scored but not learned
             self._invalid(record, InvalidEvent("model_error", f"learn failed: {exc!r}"))
             return
-        if self.metrics is not None:
-            self.metrics.learn_seconds.observe(time.perf_counter() - t0)
-        self.counters.learned += 1
+        if live:
+            if self.metrics is not None:
+                self.metrics.learn_seconds.observe(time.perf_counter() - t0)
+            self.counters.learned += 1
 
     def _invalid(self, record: Record, exc: InvalidEvent) -> None:
         invalid = self.counters.invalid
@@ -209,72 +193,51 @@ class Loop:
         """Everything a snapshot holds, by reference (the snapshot store pickles it at once)."""
         return {
             "model": self.model,
+            "shadow": self.shadow,
             "score": self.score,
+            "candidate_score": self.candidate_score,
             "pending": self.pending,
             "counters": self.counters,
             "offsets": self.offsets,
-            "gate": self.gate,
+            "guard": self.guard,
             "lineage": self.lineage,
         }
 
     def restore(self, state: dict, lineage: str | None) -> None:
         self.model = state["model"]
         self.classifier = is_classifier(self.model)
+        self.shadow = state["shadow"]
         self.score = state["score"]
+        self.candidate_score = state["candidate_score"]
         self.pending = state["pending"]
         self.counters = state["counters"]
         self.offsets = dict(state["offsets"])
-        self.gate = state["gate"]
+        self.guard = state["guard"]
         self.lineage = lineage
-
-    # -- commands ----------------------------------------------------------------------------
-
-    def on(self, name: str, handler: Callable[..., Any]) -> None:
-        """Register what a command does; handlers run on the loop's thread, between records."""
-        self._handlers[name] = handler
-
-    def submit(self, name: str, **args) -> Future:
-        """Queue a command from any thread; the future resolves once the loop has applied it."""
-        if name not in self._handlers:
-            raise KeyError(f"unknown command {name!r}")
-        future: Future = Future()
-        self.commands.put((name, args, future))
-        return future
-
-    def apply_commands(self) -> int:
-        """Apply every queued command; returns how many ran."""
-        applied = 0
-        while True:
-            try:
-                name, args, future = self.commands.get_nowait()
-            except queue.Empty:
-                return applied
-            if not future.set_running_or_notify_cancel():
-                continue
-            applied += 1
-            try:
-                result = self._handlers[name](**args)
-            except Exception as exc:  # the caller gets the error; the loop keeps running
-                log.warning("command %s failed: %s", name, exc)
-                future.set_exception(exc)
-                continue
-            # Status first, so that a caller who waited for the command reads its effect next.
-            self.refresh_status()
-            future.set_result(result)
 
     # -- reporting ---------------------------------------------------------------------------
 
     def publish_status(self, **extra) -> None:
         """Replace the status dict that HTTP handlers read (one reference swap: thread-safe)."""
         c = self.counters
+        guard = self.guard
+        quarantine = guard.quarantine
         status = {
-            "mode": self.gate.mode,
+            "mode": guard.mode.value,
+            "alert": guard.alert,
             "events": c.events,
             "predictions": c.predictions,
             "labeled": c.labeled,
             "learned": c.learned,
             "invalid": dict(c.invalid),
             "metric": {"name": self.score.name, "value": self.score.value, "rolling": self.score.rolling},
+            "candidate_metric": self.candidate_score.rolling if "candidate" in self.shadow else None,
+            "quarantine": None if quarantine is None else {
+                "since": quarantine.started, "onset": quarantine.onset, "kind": quarantine.kind,
+                "restored": quarantine.restored, "labeled": quarantine.contest.labeled,
+                "trigger": quarantine.trigger,
+            },
+            "last_decision": guard.decisions[-1].to_dict() if guard.decisions else None,
             "offsets": {f"{t}:{p}": o for (t, p), o in sorted(self.offsets.items())},
             "model": self.lineage,
             "pending_labels": len(self.pending),
@@ -285,3 +248,6 @@ class Loop:
         status.update(extra)
         self.status = status
 
+
+def _no_executor(decisions: list[Decision]) -> None:
+    raise RuntimeError("the loop has no decision executor: run it through a Runner")

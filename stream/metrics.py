@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 
+from drift.decisions import ACTIONS, TRIGGERS
 from stream.events import REASONS
 
 # Predict and learn of one event take microseconds to milliseconds; snapshots take longer.
@@ -81,6 +82,19 @@ class Metrics:
             registry=r,
         )
         self.up_since = Gauge("riverguard_start_time_seconds", "When the service started.", registry=r)
+        self.alarms = Counter(
+            "riverguard_drift_alarms", "Drift alarms, by detector and kind (concept, data, schema).",
+            ["detector", "kind"], registry=r,
+        )
+        self.decisions = Counter("riverguard_guard_decisions", "Guard decisions, by action.", ["action"], registry=r)
+        self.rollbacks = Counter("riverguard_rollbacks", "Rollbacks, by trigger (auto, manual).", ["trigger"], registry=r)
+        self.alert = Gauge(
+            "riverguard_guard_alert", "1 while the guard asks for an operator (quarantine limit, rollback storm).",
+            registry=r,
+        )
+        self.quarantine_labeled = Gauge(
+            "riverguard_quarantine_labeled_events", "Labeled events seen in the current quarantine.", registry=r
+        )
         # Pre-create the bounded label sets so that dashboards see zeros rather than gaps.
         for outcome in OUTCOMES:
             self.events.labels(outcome=outcome)
@@ -88,4 +102,72 @@ class Metrics:
             self.invalid.labels(reason=reason)
         for cause in ("expired", "evicted"):
             self.pending_dropped.labels(cause=cause)
+        for action in ACTIONS:
+            self.decisions.labels(action=action)
+        for trigger in TRIGGERS:
+            self.rollbacks.labels(trigger=trigger)
         self.mode.state("learning")
+
+
+class Exporter:
+    """Brings Prometheus up to date with the loop's own counters, once per batch, by differences.
+
+    The loop keeps plain integers (they go into snapshots); Prometheus counters only ever grow, so
+    each export adds what changed since the last one.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+        self._last: dict = {}
+
+    def start_from(self, loop) -> None:
+        """After a resume, counts restored from the snapshot belong to the previous process."""
+        self._last = _counts(loop)
+
+    def export(self, loop) -> None:
+        m, last, now = self.m, self._last, _counts(loop)
+        invalid = sum(now["invalid"].values()) - sum(last.get("invalid", {}).values())
+        m.events.labels(outcome="invalid").inc(invalid)
+        m.events.labels(outcome="processed").inc(now["events"] - last.get("events", 0) - invalid)
+        m.predictions.inc(now["predictions"] - last.get("predictions", 0))
+        m.labeled.inc(now["labeled"] - last.get("labeled", 0))
+        m.learn_steps.inc(now["learned"] - last.get("learned", 0))
+        for (name, metric) in (("expired", "expired"), ("evicted", "evicted")):
+            m.pending_dropped.labels(cause=name).inc(now[metric] - last.get(metric, 0))
+        _inc_each(now["invalid"], last.get("invalid", {}), lambda k: m.invalid.labels(reason=k))
+        _inc_each(now["alarms"], last.get("alarms", {}), lambda k: m.alarms.labels(detector=k[0], kind=k[1]))
+        _inc_each(now["decisions"], last.get("decisions", {}), lambda k: m.decisions.labels(action=k))
+        _inc_each(now["rollbacks"], last.get("rollbacks", {}), lambda k: m.rollbacks.labels(trigger=k))
+        self._last = now
+        guard = loop.guard
+        m.pending.set(len(loop.pending))
+        m.mode.state(guard.mode.value)
+        m.alert.set(1 if guard.alert else 0)
+        m.quarantine_labeled.set(guard.quarantine.contest.labeled if guard.quarantine else 0)
+        rolling = loop.score.rolling
+        if rolling is not None:
+            m.metric.labels(model="live", metric=loop.score.name).set(rolling)
+        candidate = loop.candidate_score.rolling if "candidate" in loop.shadow else None
+        if candidate is not None:
+            m.metric.labels(model="candidate", metric=loop.score.name).set(candidate)
+        else:
+            try:  # no candidate, no series: a stale value would read as a live candidate
+                m.metric.remove("candidate", loop.score.name)
+            except KeyError:
+                pass
+
+
+def _counts(loop) -> dict:
+    c, guard = loop.counters, loop.guard
+    return {
+        "events": c.events, "predictions": c.predictions, "labeled": c.labeled, "learned": c.learned,
+        "invalid": dict(c.invalid), "expired": loop.pending.expired, "evicted": loop.pending.evicted,
+        "alarms": dict(guard.alarm_counts), "decisions": dict(guard.decision_counts),
+        "rollbacks": dict(guard.rollback_counts),
+    }
+
+
+def _inc_each(now: dict, last: dict, child) -> None:
+    for key, value in now.items():
+        if value != last.get(key, 0):
+            child(key).inc(value - last.get(key, 0))

@@ -17,7 +17,9 @@ import time
 from typing import Protocol
 
 from stream.errors import OutputLost, SnapshotRefused
+from stream.control import Control
 from stream.loop import Loop, Record
+from stream.metrics import Exporter
 from stream.snapshots import Snapshot, SnapshotMeta, SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -57,39 +59,52 @@ class Runner:
         self.longest_stall = 0.0  # seconds the loop stood still for one snapshot
         self.ready = threading.Event()
         self._since_snapshot = 0
-        self._flushed = _Flushed()
-        loop.on("snapshot", lambda: self.snapshot("manual").to_dict())
+        self._exporter = Exporter(metrics) if metrics is not None else None
+        self.decisions_view: list[dict] = []  # newest last; replaced, never mutated (HTTP reads it)
+        self.alarms_view: list[dict] = []
+        self._seen = (0, 0)
         loop.refresh_status = self.after_batch
+        self.control = Control(self)
 
     def resume(self) -> Snapshot | None:
         """Load the newest valid snapshot (skipping refused ones, loudly) and seek to its offsets."""
-        snapshot = self.store.latest_valid(on_refused=_report_refused)
+        snapshot = self.store.latest_valid(on_refused=_report_refused, resumable_only=True)
         if snapshot is not None:
             self.loop.restore(snapshot.state, lineage=snapshot.meta.id)
+            self.loop.guard.snapshot_taken(snapshot.meta.id, snapshot.meta.events)
             self.last_snapshot = snapshot.meta
             log.info(
-                "resumed from snapshot %s (%d events, offsets %s)",
-                snapshot.meta.id, snapshot.meta.events, snapshot.meta.offsets,
+                "resumed from snapshot %s (%d events, mode %s, offsets %s)",
+                snapshot.meta.id, snapshot.meta.events, self.loop.guard.mode.value, snapshot.meta.offsets,
             )
+        elif self.loop.guard.settings.enabled:
+            self.snapshot("initial")  # a restore point before the first event
         self.source.seek(dict(self.loop.offsets))
-        self._flushed = _Flushed.of(self.loop)
+        if self._exporter is not None:
+            self._exporter.start_from(self.loop)
         return snapshot
 
-    def snapshot(self, reason: str) -> SnapshotMeta:
+    def snapshot(self, reason: str, *, restored_from: str | None = None) -> SnapshotMeta:
         """Flush, write durably, then commit offsets; raises (and commits nothing) if a step fails."""
         loop = self.loop
         started = time.perf_counter()
         loop.sink.flush()
+        events = loop.counters.events
         meta = self.store.write(
             loop.state(),
             reason=reason,
-            events=loop.counters.events,
+            events=events,
             parent=loop.lineage,
             metric={"name": loop.score.name, "value": loop.score.value, "rolling": loop.score.rolling},
             model_spec=self.model_spec,
             offsets={f"{t}:{p}": o for (t, p), o in loop.offsets.items()},
+            restored_from=restored_from,
+            mode=loop.guard.mode.value,
+            protect=loop.guard.protected(events),
         )
-        loop.lineage = meta.id
+        if reason != "pre-rollback":  # that one keeps the replaced model for the record only
+            loop.lineage = meta.id
+            loop.guard.snapshot_taken(meta.id, events)
         stall = time.perf_counter() - started
         self.longest_stall = max(self.longest_stall, stall)
         self.last_snapshot = meta
@@ -109,7 +124,7 @@ class Runner:
         consumed = 0
         self.ready.set()
         while not stop.is_set():
-            loop.apply_commands()
+            loop.commands.apply()
             records = self.source.poll(0.2)
             if records is None:
                 break
@@ -123,7 +138,7 @@ class Runner:
                     stop.set()
                     break
             self.after_batch()
-        loop.apply_commands()
+        loop.commands.apply()
         self.snapshot("shutdown")
         self.after_batch()
 
@@ -140,52 +155,22 @@ class Runner:
     def after_batch(self) -> None:
         """Bring metrics and the published status up to date (once per batch, not per event)."""
         loop = self.loop
-        if self.metrics is not None:
-            self._flushed = self._flushed.export(loop, self.metrics)
+        if self._exporter is not None:
+            self._exporter.export(loop)
             for (topic, partition), lag in self.source.lag().items():
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+        guard = loop.guard
+        seen = (sum(guard.decision_counts.values()), sum(guard.alarm_counts.values()))
+        if seen != self._seen:
+            self._seen = seen
+            self.decisions_view = [d.to_dict() for d in guard.decisions]
+            self.alarms_view = list(guard.alarms)
         last = self.last_snapshot
         loop.publish_status(
             last_snapshot=None if last is None else {"id": last.id, "created": last.created, "reason": last.reason},
             model_spec=self.model_spec,
             longest_snapshot_stall_seconds=self.longest_stall,
         )
-
-
-class _Flushed:
-    """Counter values already exported to Prometheus, to add only the difference per batch."""
-
-    def __init__(self, events=0, predictions=0, labeled=0, learned=0, invalid=None, expired=0, evicted=0):
-        self.events, self.predictions, self.labeled, self.learned = events, predictions, labeled, learned
-        self.invalid = invalid or {}
-        self.expired, self.evicted = expired, evicted
-
-    @classmethod
-    def of(cls, loop: Loop) -> "_Flushed":
-        # After a resume, counters restored from the snapshot were exported by the previous
-        # process; this one's Prometheus counters start from zero at the resume point.
-        c = loop.counters
-        return cls(c.events, c.predictions, c.labeled, c.learned, dict(c.invalid),
-                   loop.pending.expired, loop.pending.evicted)
-
-    def export(self, loop: Loop, m) -> "_Flushed":
-        now = _Flushed.of(loop)
-        invalid_total = sum(now.invalid.values()) - sum(self.invalid.values())
-        m.events.labels(outcome="invalid").inc(invalid_total)
-        m.events.labels(outcome="processed").inc(now.events - self.events - invalid_total)
-        m.predictions.inc(now.predictions - self.predictions)
-        m.labeled.inc(now.labeled - self.labeled)
-        m.learn_steps.inc(now.learned - self.learned)
-        for reason, count in now.invalid.items():
-            m.invalid.labels(reason=reason).inc(count - self.invalid.get(reason, 0))
-        m.pending_dropped.labels(cause="expired").inc(now.expired - self.expired)
-        m.pending_dropped.labels(cause="evicted").inc(now.evicted - self.evicted)
-        m.pending.set(len(loop.pending))
-        m.mode.state(loop.gate.mode)
-        rolling = loop.score.rolling
-        if rolling is not None:
-            m.metric.labels(model="live", metric=loop.score.name).set(rolling)
-        return now
 
 
 def _report_refused(exc: SnapshotRefused) -> None:

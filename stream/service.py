@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from drift.guard import Guard
 from stream.admin import AdminServer, create_app
 from stream.config import Config
 from stream.events import Decoder
@@ -68,6 +69,7 @@ def build_service(config: Config, *, registry: CollectorRegistry | None = None) 
         decoder=Decoder.from_config(config.events, numeric_label=not is_classifier(model)),
         score=Score.for_model(is_classifier(model), window=config.metrics.window),
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
+        guard=Guard(config.guard_settings(), classifier=is_classifier(model)),
         metrics=metrics,
     )
     source = KafkaSource(config.kafka)

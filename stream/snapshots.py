@@ -37,6 +37,7 @@ from stream.errors import SnapshotError, SnapshotRefused
 MAGIC = b"RGSNAP1\n"
 SUFFIX = ".rgsnap"
 REASONS = ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown", "initial")
+NOT_RESUMABLE = ("pre-rollback",)
 _DIGEST = 32
 
 
@@ -54,6 +55,7 @@ class SnapshotMeta:
     model_spec: str | None = None
     offsets: dict = field(default_factory=dict)  # "topic:partition" -> next offset
     restored_from: str | None = None
+    mode: str | None = None  # the guard's mode when it was taken
     versions: dict = field(default_factory=dict)
     size: int = 0
 
@@ -108,6 +110,7 @@ class SnapshotStore:
         model_spec: str | None = None,
         offsets: dict | None = None,
         restored_from: str | None = None,
+        mode: str | None = None,
         protect: Iterable[str] = (),
     ) -> SnapshotMeta:
         """Write a snapshot durably (temp file, fsync, rename, fsync dir), then apply retention."""
@@ -127,6 +130,7 @@ class SnapshotStore:
             model_spec=model_spec,
             offsets=dict(offsets or {}),
             restored_from=restored_from,
+            mode=mode,
             versions=self._versions,
             size=0,
         )
@@ -172,9 +176,22 @@ class SnapshotStore:
         """Check the signature only; raise SnapshotRefused naming the file if it fails."""
         return self._verified(path)[0]
 
-    def latest_valid(self, on_refused: Callable[[SnapshotRefused], None] | None = None) -> Snapshot | None:
-        """The newest snapshot that verifies and loads; refused ones are reported and skipped."""
+    def latest_valid(
+        self,
+        on_refused: Callable[[SnapshotRefused], None] | None = None,
+        *,
+        resumable_only: bool = False,
+    ) -> Snapshot | None:
+        """The newest snapshot that verifies and loads; refused ones are reported and skipped.
+
+        With `resumable_only`, "pre-rollback" snapshots are passed over: they keep a replaced
+        model for the record, in the middle of a rollback, and are no state to continue from.
+        """
         for path in reversed(self.paths()):
+            if resumable_only:
+                meta = read_meta_unverified(path)
+                if meta is not None and meta.reason in NOT_RESUMABLE:
+                    continue
             try:
                 return self.load_path(path)
             except SnapshotRefused as exc:

@@ -18,6 +18,7 @@ from river import base
 from stream.backtest import FILE_TOPIC, FileSource
 from stream.errors import OutputLost
 from stream.events import Decoder
+from drift.guard import Guard, GuardSettings
 from stream.loop import Loop, MemorySink, Record
 from stream.models import build_model
 from stream.pending import PendingStore
@@ -92,13 +93,11 @@ class Exploding:
         self.learned += 1
 
 
-class RefuseAll:
-    """A learning gate that lets nothing be learned (the guard in quarantine)."""
-
-    mode = "quarantine"
-
-    def allows_learning(self, loss: float) -> bool:
-        return False
+def paused_guard() -> Guard:
+    """A guard an operator has paused: nothing is learned, everything is still scored."""
+    guard = Guard(GuardSettings(enabled=False), classifier=False)
+    guard.pause(0)
+    return guard
 
 
 class KeyedSink(MemorySink):
@@ -189,17 +188,17 @@ def test_an_unlabeled_event_without_id_is_predicted_but_never_learned():
     assert (c.events, c.predictions, c.labeled, c.learned) == (1, 1, 0, 0)
 
 
-def test_a_gate_that_refuses_learning_still_scores_the_event():
+def test_a_paused_guard_stops_learning_but_still_scores_the_event():
     model = RecordingRegressor()
     sink = MemorySink()
-    loop = Loop(model, sink=sink, gate=RefuseAll())
+    loop = Loop(model, sink=sink, guard=paused_guard())
 
     feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 2.0}])
 
     assert [c[0] for c in model.calls] == ["predict"]
     assert (loop.counters.labeled, loop.counters.learned) == (1, 0)
     assert loop.score.value == 2.0
-    assert published(sink)[0]["mode"] == "quarantine"
+    assert published(sink)[0]["mode"] == "paused"
 
 
 # -- delayed labels ----------------------------------------------------------------------------
@@ -395,15 +394,15 @@ def test_a_command_submitted_from_another_thread_runs_on_the_loop_thread_and_res
 
     def pause(reason):
         ran_on.append(threading.get_ident())
-        loop.gate = RefuseAll()
+        loop.guard.pause(0, reason)
         return {"paused": True, "reason": reason}
 
-    loop.on("pause", pause)
+    loop.commands.on("pause", pause)
     result: dict = {}
     submitted = threading.Event()
 
     def operator():
-        future = loop.submit("pause", reason="on-call")
+        future = loop.commands.submit("pause", reason="on-call")
         submitted.set()
         result["value"] = future.result(timeout=10)
 
@@ -412,7 +411,7 @@ def test_a_command_submitted_from_another_thread_runs_on_the_loop_thread_and_res
     assert submitted.wait(10)
     assert ran_on == []                       # nothing happens until the loop gets to it
     feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 1.0}])
-    loop.apply_commands()
+    loop.commands.apply()
     client.join(10)
 
     assert result["value"] == {"paused": True, "reason": "on-call"}
@@ -427,31 +426,31 @@ def test_a_failing_command_reaches_its_future_and_the_loop_keeps_working():
     def rollback(to):
         raise LookupError(f"no snapshot {to}")
 
-    loop.on("rollback", rollback)
-    loop.on("ping", lambda: "pong")
+    loop.commands.on("rollback", rollback)
+    loop.commands.on("ping", lambda: "pong")
 
-    failed = loop.submit("rollback", to="s000404-xxxxxx")
-    after = loop.submit("ping")
-    loop.apply_commands()
+    failed = loop.commands.submit("rollback", to="s000404-xxxxxx")
+    after = loop.commands.submit("ping")
+    loop.commands.apply()
 
     assert isinstance(failed.exception(timeout=1), LookupError)
     assert "s000404-xxxxxx" in str(failed.exception())
     assert after.result(timeout=1) == "pong"
     feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 1.0}])
     assert loop.counters.learned == 1
-    again = loop.submit("ping")
-    loop.apply_commands()
+    again = loop.commands.submit("ping")
+    loop.commands.apply()
     assert again.result(timeout=1) == "pong"
 
 
 def test_a_cancelled_command_is_not_applied():
     loop = Loop(RecordingRegressor(), sink=MemorySink())
     calls = []
-    loop.on("snapshot", lambda: calls.append(1))
+    loop.commands.on("snapshot", lambda: calls.append(1))
 
-    future = loop.submit("snapshot")
+    future = loop.commands.submit("snapshot")
     assert future.cancel()
-    loop.apply_commands()
+    loop.commands.apply()
 
     assert calls == []
 
@@ -460,11 +459,11 @@ def test_an_unknown_command_is_refused_at_submit():
     loop = Loop(RecordingRegressor(), sink=MemorySink())
 
     with pytest.raises(KeyError, match="reboot"):
-        loop.submit("reboot")
+        loop.commands.submit("reboot")
 
 
 def test_apply_commands_with_an_empty_queue_returns_at_once():
-    Loop(RecordingRegressor(), sink=MemorySink()).apply_commands()
+    Loop(RecordingRegressor(), sink=MemorySink()).commands.apply()
 
 
 # == runner ======================================================================================
@@ -691,7 +690,7 @@ def test_lost_output_stops_the_runner_without_a_snapshot_or_commit(tmp_path, str
 def test_a_manual_snapshot_command_is_applied_by_the_running_loop(tmp_path, stream_events):
     store = SnapshotStore(tmp_path, key=KEY, keep=1000)
     runner = make_runner(store, CommitLog(stream_events[:120]), every=10_000)
-    future: Future = runner.loop.submit("snapshot")
+    future: Future = runner.loop.commands.submit("snapshot")
 
     runner.run(threading.Event())
 

@@ -1,0 +1,600 @@
+"""Data drift: the inputs `x` against a reference window, without labels.
+
+Per feature, the histogram of the recent window is compared with the reference histogram by PSI.
+The bins include MISSING, WRONG-TYPE and, for numbers, BELOW-min and ABOVE-max, so that a unit
+change, a stuck or zeroed sensor, a burst of missing values or a type change all show as mass
+moving between bins. New features and the rate of invalid events are watched beside the PSI.
+
+The hot path only appends; every `check_every` events the batch is binned and compared with NumPy.
+
+>>> import random
+>>> rng = random.Random(1)
+>>> detector = DataDriftDetector(reference_size=500, window=200)
+>>> alarms = []
+>>> for i in range(2000):
+...     temp = rng.gauss(20, 5) * (100 if i >= 1500 else 1)     # a unit change at event 1500
+...     alarms += detector.update(i, {"temp": temp, "site": rng.choice("ab")})
+>>> [(a.detector, a.statistic) for a in alarms]
+[('data:temp', 'psi')]
+>>> alarms[0].at - 1500 <= 100, abs(alarms[0].onset - 1500) <= 10
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, replace
+from itertools import chain
+from operator import methodcaller
+from typing import Any, Sequence
+
+import numpy as np
+
+from drift.stats import change_point
+
+# Bin codes shared by every feature; a feature's own bins (deciles, values, categories) follow.
+MISSING, WRONG_TYPE, OTHER, BELOW, ABOVE, FIRST = range(6)
+NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
+_DECILES = np.linspace(0.1, 0.9, 9)
+_CHANCE, _Z_CHANCE = 1e-9, 6.0  # a limit that chance reaches in one window in a billion
+_UNUSED = {"continuous": (OTHER,), "discrete": (), "categorical": (BELOW, ABOVE)}
+_PLAIN = {int, float, type(None)}
+_TEXT = (str, bool, np.bool_)
+
+
+@dataclass(frozen=True)
+class DataAlarm:
+    """A confirmed shift of the inputs, with its evidence: statistic, threshold and windows."""
+
+    at: int  # event index of the check that fired
+    detector: str  # "data:<feature>", "schema:<feature>" or "data:invalid_rate"
+    kind: str  # "data" or "schema"
+    statistic: str  # "psi", "missing_rate", "type_change_rate", "new_feature_rate", "invalid_rate"
+    value: float
+    threshold: float
+    reference: tuple[int, int]  # first and last event index of the reference (inclusive)
+    window: tuple[int, int]  # first and last event index of the recent window (inclusive)
+    onset: int  # estimated event index where the shift began
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "reference": list(self.reference), "window": list(self.window)}
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    """How one feature is binned, and its smoothed reference probability per bin code."""
+
+    name: str
+    kind: str  # "continuous", "discrete" or "categorical"
+    lo: float  # numbers: reference minimum and maximum
+    hi: float
+    edges: tuple[float, ...]  # continuous: inner cut points (deciles); discrete: the values seen
+    categories: tuple[Any, ...]  # categorical: the `max_categories` most frequent values
+    mass: tuple[float, ...]  # per bin code; 0.0 marks a bin this kind does not use
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An immutable, picklable reference: park one per regime, restore it with `use_reference`."""
+
+    features: tuple[FeatureReference, ...]
+    start: int
+    end: int
+    size: int  # valid events it was built from
+    invalid_rate: float
+
+
+def psi(recent: Sequence[float], reference: Sequence[float]) -> float:
+    """Population stability index of two histograms of counts over the same bins.
+
+    Both sides are smoothed by 0.5 per bin, so an empty bin costs little instead of infinity.
+
+    >>> psi([50, 30, 20], [50, 30, 20])
+    0.0
+    >>> psi([90, 5, 5], [34, 33, 33]) > 0.25
+    True
+    """
+    used = np.ones(np.shape(recent), bool)
+    p = _smooth(np.asarray(recent, float), used)
+    q = _smooth(np.asarray(reference, float), used)
+    return float(((p - q) * np.log(p / q)).sum())
+
+
+class DataDriftDetector:
+    """Watches the inputs for shifts of distribution, schema changes and bursts of invalid events.
+
+    The reference is the first `reference_size` valid events (after start or `reset_reference`).
+    A feature alarms when its PSI exceeds its limit on `confirmations` consecutive checks, then
+    stays quiet until its PSI falls under half the limit. The limit is `psi_threshold`, or the PSI
+    that chance reaches once in a billion windows if that is higher: PSI * (1/window + 1/reference
+    size)^-1 is about chi-square with bins - 1 degrees of freedom, so for 14 bins and a window of
+    200 chance alone averages 0.08 and a bare 0.25 alarms a few times in 200,000 stationary events;
+    the limit there is 0.43. The invalid rate's limit is raised to its chance level the same way.
+    """
+
+    def __init__(self, *, reference_size: int = 1000, window: int = 200, check_every: int = 25,
+                 psi_threshold: float = 0.25, confirmations: int = 2, discrete_max_unique: int = 12,
+                 max_categories: int = 20, invalid_rate_threshold: float = 0.05) -> None:
+        for name, value in [("reference_size", reference_size), ("window", window),
+                            ("check_every", check_every), ("confirmations", confirmations),
+                            ("discrete_max_unique", discrete_max_unique),
+                            ("max_categories", max_categories)]:
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if check_every > window:
+            raise ValueError(f"check_every ({check_every}) must not exceed window ({window})")
+        if not psi_threshold > 0:
+            raise ValueError(f"psi_threshold must be > 0, got {psi_threshold!r}")
+        if not 0 < invalid_rate_threshold < 1:
+            raise ValueError("invalid_rate_threshold must be in (0, 1), "
+                             f"got {invalid_rate_threshold!r}")
+        self.reference_size, self.window, self.check_every = reference_size, window, check_every
+        self.psi_threshold, self.confirmations = psi_threshold, confirmations
+        self.discrete_max_unique, self.max_categories = discrete_max_unique, max_categories
+        self.invalid_rate_threshold = invalid_rate_threshold
+        # The history is twice the window: the onset estimate needs the events before the shift.
+        self._history = 2 * window
+        self._pending_index: list[int] = []
+        self._pending_x: list[dict | None] = []  # None: an invalid event
+        self._recent_x: deque[dict] = deque(maxlen=self._history)
+        self._recent_index: deque[int] = deque(maxlen=self._history)
+        self._events = _Tail(self._history, 2, np.int64)  # (index, invalid) of every event
+        self._valid_seen = 0
+        self._forget_reference()
+
+    # -- the hot path ----------------------------------------------------------------------------
+
+    def update(self, index: int, x: dict) -> list[DataAlarm]:
+        """Record a valid event; on every `check_every`-th event, check and return any alarms."""
+        self._pending_index.append(index)
+        self._pending_x.append(dict(x))  # a copy: the caller may reuse x before the next check
+        if len(self._pending_x) < self.check_every:
+            return []
+        return self._check()
+
+    def update_invalid(self, index: int) -> list[DataAlarm]:
+        """Record an event that failed validation; it counts toward the invalid rate."""
+        self._pending_index.append(index)
+        self._pending_x.append(None)
+        if len(self._pending_x) < self.check_every:
+            return []
+        return self._check()
+
+    # -- state for the guard ---------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._reference is not None
+
+    def in_reference(self) -> bool:
+        """Whether the recent window looks like the reference again: every statistic under half
+        its limit (hysteresis). As of the last check; False while the reference is collected."""
+        return self._in_reference
+
+    def reset_reference(self) -> None:
+        """Forget the reference; collect a new one from the next `reference_size` valid events."""
+        self._absorb()
+        self._forget_reference()
+
+    def snapshot_reference(self) -> Reference | None:
+        """The current reference (immutable: safe to park), or None while one is collected."""
+        return self._reference
+
+    def use_reference(self, reference: Reference) -> None:
+        """Compare with `reference` from now on (a parked regime); alarm states start afresh."""
+        self._absorb()
+        self._forget_reference()
+        self._install(reference)
+
+    def distance(self, reference: Reference) -> float:
+        """Largest per-feature PSI of the recent window against `reference` (inf without events).
+
+        Windows of the regime the reference was taken from score about 0.1 to 0.2 (chance alone);
+        above the alarm limit (0.43 with the defaults), the inputs come from another regime.
+        """
+        pending = [x for x in self._pending_x if x is not None]
+        xs = (list(self._recent_x) + pending)[-self.window:]
+        if not xs or not reference.features:
+            return math.inf
+        binning = _Binning(reference.features)
+        return float(binning.contributions(binning.count(binning.encode(xs))).sum(axis=1).max())
+
+    def last_psi(self) -> dict[str, float]:
+        """The PSI per feature at the last check (empty while the reference is collected)."""
+        if not self.ready:
+            return {}
+        return {name: float(v) for name, v in zip(self._binning.names, self._psi)}
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def _check(self) -> list[DataAlarm]:
+        new_valid = self._absorb()
+        if not self.ready:
+            return []
+        at = int(self._events.last(1)[0, 0])
+        alarms = []
+        if new_valid and len(self._recent_x) >= self.window:
+            self._refresh_psi()
+            for j, name in enumerate(self._binning.names):
+                trigger = self._trigger(("feature", name), self._psi_limit[j], self._psi_rearm[j])
+                if trigger.step(self._psi[j]):
+                    alarms.append(self._feature_alarm(j, at))
+            rates = self._new_feature_rates()
+            for key in list(rates.keys() | {k for kind, k in self._triggers if kind == "new"}):
+                rate = rates.get(key, 0.0)
+                trigger = self._trigger(("new", key), NEW_FEATURE_RATE, NEW_FEATURE_RATE / 2)
+                if trigger.step(rate):
+                    alarms.append(self._new_feature_alarm(key, rate, at))
+                elif rate == 0.0 and trigger.armed:
+                    del self._triggers[("new", key)]
+        if len(self._events) >= self.window and self._invalid.step(self._invalid_rate()):
+            alarms.append(self._invalid_alarm(at))
+        self._in_reference = self._looks_like_reference()
+        return alarms
+
+    def _looks_like_reference(self) -> bool:
+        if len(self._recent_x) < self.window or np.any(self._psi >= self._psi_rearm):
+            return False
+        if self._invalid_rate() >= self._invalid.rearm:
+            return False
+        return all(rate < NEW_FEATURE_RATE / 2 for rate in self._new_feature_rates().values())
+
+    def _trigger(self, key: tuple, threshold: float, rearm: float) -> _Trigger:
+        if key not in self._triggers:
+            self._triggers[key] = _Trigger(float(threshold), float(rearm), self.confirmations)
+        return self._triggers[key]
+
+    def _feature_alarm(self, j: int, at: int) -> DataAlarm:
+        name, counts = self._binning.names[j], self._counts[j]
+        contributions = self._contributions[j]
+        top = int(np.argmax(contributions))
+        if top in (MISSING, WRONG_TYPE):
+            # Reported as a rate, against the rate at which this window's PSI reaches the limit.
+            kind, detector = "schema", f"schema:{name}"
+            statistic = "missing_rate" if top == MISSING else "type_change_rate"
+            value = counts[top] / counts.sum()
+            needed = self._psi_limit[j] - (self._psi[j] - contributions[top])
+            threshold = _rate_at_psi(float(self._binning.q[j, top]), value, max(needed, 1e-9))
+        else:
+            kind, detector, statistic = "data", f"data:{name}", "psi"
+            value, threshold = self._psi[j], self._psi_limit[j]
+        # Per-event log-likelihood ratio (recent against reference) of the event's bin: high for the
+        # bins the shift filled, low elsewhere, so that its mean steps at the onset. The plain
+        # surprise -ln q would miss a sensor stuck inside a bin as common as the others.
+        p = _smooth(counts.astype(float), self._binning.used[j])
+        scores = np.log(p / self._binning.q[j])[self._codes.last(self._history)[:, j]]
+        onset = self._recent_index[change_point(scores)]
+        return self._alarm(at, detector, kind, statistic, value, threshold, self._window(), onset)
+
+    def _new_feature_alarm(self, key: Any, rate: float, at: int) -> DataAlarm:
+        present = np.fromiter((key in x for x in self._recent_x), float, len(self._recent_x))
+        onset = self._recent_index[change_point(present)]
+        return self._alarm(at, f"schema:{key}", "schema", "new_feature_rate", rate,
+                           NEW_FEATURE_RATE, self._window(), onset)
+
+    def _invalid_alarm(self, at: int) -> DataAlarm:
+        events = self._events.last(self._history)
+        onset = int(events[change_point(events[:, 1]), 0])
+        window = self._events.last(self.window)
+        return self._alarm(at, "data:invalid_rate", "data", "invalid_rate", self._invalid_rate(),
+                           self._invalid.threshold, (int(window[0, 0]), int(window[-1, 0])), onset)
+
+    def _alarm(self, at, detector, kind, statistic, value, threshold, window, onset) -> DataAlarm:
+        ref = self._reference
+        return DataAlarm(at=at, detector=detector, kind=kind, statistic=statistic,
+                         value=float(value), threshold=float(threshold),
+                         reference=(ref.start, ref.end), window=window, onset=int(onset))
+
+    def _window(self) -> tuple[int, int]:
+        return (self._recent_index[-min(self.window, len(self._recent_index))],
+                self._recent_index[-1])
+
+    def _invalid_rate(self) -> float:
+        flags = self._events.last(self.window)[:, 1]
+        return np.count_nonzero(flags) / len(flags) if len(flags) else 0.0
+
+    def _new_feature_rates(self) -> dict[Any, float]:
+        if not self._new_keys:
+            return {}
+        first = self._valid_seen - self.window  # serials above this are in the window
+        counts = Counter(k for serial, keys in self._new_keys if serial > first for k in keys)
+        return {key: count / self.window for key, count in counts.items()}
+
+    def _refresh_psi(self) -> None:
+        self._contributions = self._binning.contributions(self._counts)
+        self._psi = self._contributions.sum(axis=1)
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+
+    def _absorb(self) -> int:
+        """Move the pending events into the history (and the reference, while collecting one)."""
+        indices, xs = self._pending_index, self._pending_x
+        if not xs:
+            return 0
+        self._pending_index, self._pending_x = [], []
+        self._events.append(np.array([indices, [x is None for x in xs]], np.int64).T)
+        valid_x = [x for x in xs if x is not None]
+        self._recent_index.extend(i for i, x in zip(indices, xs) if x is not None)
+        self._recent_x.extend(valid_x)
+        self._valid_seen += len(valid_x)
+        if self._reference is None:
+            self._collect(indices, xs)
+        elif valid_x:
+            self._append_codes(valid_x)
+        return len(valid_x)
+
+    def _collect(self, indices: list[int], xs: list[dict | None]) -> None:
+        for index, x in zip(indices, xs):
+            if x is None:
+                self._collected_invalid += 1
+                continue
+            self._collected.append((index, x))
+            if len(self._collected) == self.reference_size:
+                reference = build_reference(
+                    [x for _, x in self._collected], self._collected[0][0], index,
+                    self._collected_invalid / (self.reference_size + self._collected_invalid),
+                    discrete_max_unique=self.discrete_max_unique,
+                    max_categories=self.max_categories)
+                self._forget_reference()
+                self._install(reference)
+                return
+
+    def _append_codes(self, xs: list[dict]) -> None:
+        codes = self._binning.encode(xs)
+        in_window = min(len(self._codes), self.window)
+        leaving = max(0, in_window + len(xs) - self.window)
+        if leaving:
+            self._counts -= self._binning.count(self._codes.last(in_window)[:leaving])
+        self._codes.append(codes)
+        self._counts += self._binning.count(codes)
+        self._note_new_keys(xs, self._valid_seen - len(xs) + 1)
+
+    def _note_new_keys(self, xs: list[dict], first_serial: int) -> None:
+        keys = self._binning.keys
+        for serial, x in enumerate(xs, first_serial):
+            if not x.keys() <= keys:
+                self._new_keys.append((serial, tuple(k for k in x if k not in keys)))
+        while self._new_keys and self._new_keys[0][0] <= self._valid_seen - self._history:
+            self._new_keys.popleft()
+
+    def _install(self, reference: Reference) -> None:
+        """Compare with `reference`: bin the whole history under it and count the recent window."""
+        self._reference = reference
+        self._binning = _Binning(reference.features)
+        self._codes = _Tail(self._history, len(reference.features), np.int16)
+        xs = list(self._recent_x)
+        if xs:
+            self._codes.append(self._binning.encode(xs))
+        self._counts = self._binning.count(self._codes.last(self.window))
+        self._note_new_keys(xs, self._valid_seen - len(xs) + 1)
+        self._refresh_psi()
+        chance = _chance_psi(self._binning.used.sum(axis=1), self.window, reference.size)
+        self._psi_limit = np.maximum(self.psi_threshold, chance)
+        self._psi_rearm = self._psi_limit / 2
+        threshold = max(self.invalid_rate_threshold, 5 * reference.invalid_rate,
+                        _chance_rate(reference.invalid_rate, self.window))
+        self._invalid = _Trigger(threshold, (reference.invalid_rate + threshold) / 2,
+                                 self.confirmations)
+        self._in_reference = self._looks_like_reference()
+
+    def _forget_reference(self) -> None:
+        self._reference: Reference | None = None
+        self._binning = self._codes = self._counts = self._invalid = None
+        self._collected: list[tuple[int, dict]] = []
+        self._collected_invalid = 0
+        self._triggers: dict[tuple, _Trigger] = {}
+        self._new_keys: deque[tuple[int, tuple]] = deque()
+        self._psi = np.zeros(0)
+        self._in_reference = False
+
+
+def build_reference(xs: Sequence[dict], start: int, end: int, invalid_rate: float = 0.0, *,
+                    discrete_max_unique: int = 12, max_categories: int = 20) -> Reference:
+    """The reference of the valid events `xs` (event indices `start` to `end`).
+
+    >>> ref = build_reference([{"n": i % 3, "c": "ab"[i % 2]} for i in range(100)], 0, 99)
+    >>> [(f.name, f.kind, f.edges, f.categories) for f in ref.features]
+    [('n', 'discrete', (0.0, 1.0, 2.0), ()), ('c', 'categorical', (), ('a', 'b'))]
+    """
+    xs = list(xs)
+    features = [_bin_feature(name, [x.get(name) for x in xs], discrete_max_unique, max_categories)
+                for name in dict.fromkeys(k for x in xs for k in x)]
+    binning = _Binning(features)
+    mass = np.where(binning.used, _smooth(binning.count(binning.encode(xs)), binning.used), 0.0)
+    features = [replace(f, mass=tuple(m[:n].tolist()))
+                for f, m, n in zip(features, mass, binning.bins)]
+    return Reference(tuple(features), start, end, len(xs), invalid_rate)
+
+
+def _bin_feature(name: Any, column: list, discrete_max_unique: int,
+                 max_categories: int) -> FeatureReference:
+    """The bins of one feature from its reference values (its mass is filled in afterwards)."""
+    numbers = np.array([v for v in column if _is_number(v)], float)
+    numbers = numbers[~np.isnan(numbers)]
+    texts = [v for v in column if isinstance(v, _TEXT)]
+    if not numbers.size or numbers.size < len(texts):
+        top = tuple(value for value, _ in Counter(texts).most_common(max_categories))
+        return FeatureReference(name, "categorical", 0.0, 0.0, (), top, ())
+    values = np.unique(numbers)
+    lo, hi = float(values[0]), float(values[-1])
+    if values.size <= discrete_max_unique:
+        return FeatureReference(name, "discrete", lo, hi, tuple(values.tolist()), (), ())
+    cuts = np.unique(np.quantile(numbers, _DECILES))
+    return FeatureReference(name, "continuous", lo, hi, tuple(cuts[cuts > lo].tolist()), (), ())
+
+
+class _Binning:
+    """Bins events into codes (events x features), as the features say, and holds their reference
+    mass as a (features x bins) matrix for the PSI. Numeric features are binned together."""
+
+    def __init__(self, features: Sequence[FeatureReference]) -> None:
+        self.names = [f.name for f in features]
+        self.keys = frozenset(self.names)
+        self.bins = [FIRST + len(f.edges) + (f.kind == "continuous") + len(f.categories)
+                     for f in features]
+        shape = (len(features), max(self.bins, default=FIRST))
+        self.used, self.q = np.zeros(shape, bool), np.ones(shape)
+        for j, (f, n) in enumerate(zip(features, self.bins)):
+            self.used[j, :n] = True
+            self.used[j, list(_UNUSED[f.kind])] = False
+            if f.mass:
+                self.q[j, :n] = np.where(self.used[j, :n], f.mass, 1.0)
+        self._offsets = np.arange(len(features)) * shape[1]
+        numeric = [j for j, f in enumerate(features) if f.kind != "categorical"]
+        self._numeric, self._numeric_names = numeric, [self.names[j] for j in numeric]
+        width = max([len(features[j].edges) for j in numeric] + [1])
+        # Continuous: cut points padded with +inf; discrete: values padded with NaN.
+        self._cuts = np.full((len(numeric), width), np.inf)
+        self._values = np.full((len(numeric), width), np.nan)
+        for i, j in enumerate(numeric):
+            f = features[j]
+            (self._values if f.kind == "discrete" else self._cuts)[i, :len(f.edges)] = f.edges
+        self._discrete = np.array([features[j].kind == "discrete" for j in numeric], bool)
+        self._lo = np.array([features[j].lo for j in numeric])
+        self._hi = np.array([features[j].hi for j in numeric])
+        self._categorical = [(j, f.name, {c: FIRST + i for i, c in enumerate(f.categories)})
+                             for j, f in enumerate(features) if f.kind == "categorical"]
+
+    def encode(self, xs: list[dict]) -> np.ndarray:
+        codes = np.empty((len(xs), len(self.names)), np.int16)
+        if self._numeric:
+            codes[:, self._numeric] = self._encode_numbers(xs)
+        for j, name, index in self._categorical:
+            values = map(methodcaller("get", name), xs)
+            codes[:, j] = [index.get(v, OTHER) if isinstance(v, _TEXT) else
+                           MISSING if v is None else WRONG_TYPE for v in values]
+        return codes
+
+    def _encode_numbers(self, xs: list[dict]) -> np.ndarray:
+        names = self._numeric_names
+        values, wrong = _as_numbers([list(map(x.get, names)) for x in xs], len(names))
+        cell = values[:, :, None]
+        match = self._values == cell
+        codes = np.where(self._discrete, np.where(match.any(axis=2), FIRST + match.argmax(axis=2),
+                                                  OTHER),
+                         FIRST + (self._cuts <= cell).sum(axis=2))
+        codes = np.where(values < self._lo, BELOW, np.where(values > self._hi, ABOVE, codes))
+        codes = np.where(np.isnan(values), MISSING, codes)
+        return codes if wrong is None else np.where(wrong, WRONG_TYPE, codes)
+
+    def count(self, codes: np.ndarray) -> np.ndarray:
+        flat = (codes + self._offsets).ravel()
+        return np.bincount(flat, minlength=self.q.size).reshape(self.q.shape)
+
+    def contributions(self, counts: np.ndarray) -> np.ndarray:
+        p = _smooth(counts.astype(float), self.used)
+        return (p - self.q) * np.log(p / self.q)
+
+
+class _Trigger:
+    """Fires after `confirmations` consecutive checks above `threshold`; re-arms below `rearm`."""
+
+    __slots__ = ("threshold", "rearm", "confirmations", "streak", "armed")
+
+    def __init__(self, threshold: float, rearm: float, confirmations: int) -> None:
+        self.threshold, self.rearm, self.confirmations = threshold, rearm, confirmations
+        self.streak, self.armed = 0, True
+
+    def step(self, value: float) -> bool:
+        self.streak = self.streak + 1 if value > self.threshold else 0
+        if not self.armed:
+            self.armed = value < self.rearm
+            return False
+        if self.streak >= self.confirmations:
+            self.armed = False
+            return True
+        return False
+
+
+class _Tail:
+    """The last `size` rows of an append-only table, contiguous (compacted when it fills)."""
+
+    def __init__(self, size: int, width: int, dtype) -> None:
+        self._size, self._end = size, 0
+        self._buffer = np.zeros((2 * size, width), dtype)
+
+    def __len__(self) -> int:
+        return min(self._end, self._size)
+
+    def append(self, rows: np.ndarray) -> None:  # at most `size` rows
+        if self._end + len(rows) > len(self._buffer):
+            self._buffer[:self._size] = self._buffer[self._end - self._size:self._end]
+            self._end = self._size
+        self._buffer[self._end:self._end + len(rows)] = rows
+        self._end += len(rows)
+
+    def last(self, n: int) -> np.ndarray:
+        return self._buffer[self._end - min(n, len(self)):self._end]
+
+
+def _smooth(counts: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Probabilities with 0.5 added to each used bin; unused bins get 1 (they then add 0 to PSI)."""
+    padded = np.where(used, counts + 0.5, 0.0)
+    return np.where(used, padded / padded.sum(axis=-1, keepdims=True), 1.0)
+
+
+def _is_number(v: Any) -> bool:
+    numeric = isinstance(v, (int, float, np.integer, np.floating))
+    return numeric and not isinstance(v, (bool, np.bool_))
+
+
+def _as_numbers(rows: list[list], width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Floats (NaN where missing) of a table of raw values, and a mask of the cells that are not
+    numbers (None if there are none)."""
+    if set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+        try:
+            return np.array(rows, float).reshape(len(rows), width), None
+        except OverflowError:  # an int beyond float range
+            pass
+    values, wrong = np.full((len(rows), width), np.nan), np.zeros((len(rows), width), bool)
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            if _is_number(v):
+                try:
+                    values[i, j] = v
+                except OverflowError:  # an int beyond float range
+                    values[i, j] = math.inf if v > 0 else -math.inf
+            elif v is not None:
+                wrong[i, j] = True
+    return values, wrong
+
+
+def _chance_psi(bins: np.ndarray, window: int, reference_size: int) -> np.ndarray:
+    """The PSI that a window drawn from the reference exceeds once in a billion windows
+    (the Wilson-Hilferty quantile of chi-square with bins - 1 degrees of freedom, scaled)."""
+    k = np.maximum(bins - 1, 1)
+    quantile = k * (1 - 2 / (9 * k) + _Z_CHANCE * np.sqrt(2 / (9 * k))) ** 3
+    return quantile * (1 / window + 1 / reference_size)
+
+
+def _chance_rate(rate: float, n: int) -> float:
+    """The rate of events, out of `n` each at probability `rate`, exceeded once in a billion."""
+    if rate <= 0 or rate >= 1:
+        return rate
+    tail = 0.0
+    for k in range(n, -1, -1):  # exact binomial upper tail, from the top down
+        tail += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                         + k * math.log(rate) + (n - k) * math.log1p(-rate))
+        if tail >= _CHANCE:
+            return k / n
+    return 0.0
+
+
+def _rate_at_psi(q: float, rate: float, threshold: float) -> float:
+    """The rate of one bin, on the side `rate` moved to, at which that bin alone adds `threshold`
+    to the PSI: the threshold a missing or wrong-type rate is reported against."""
+    def excess(p: float) -> float:
+        return (p - q) * math.log(p / q) - threshold
+
+    rising = rate >= q
+    lo, hi = (q, 1.0) if rising else (1e-12, q)
+    if excess(hi if rising else lo) < 0:
+        return hi if rising else 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (excess(mid) > 0) == rising:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2

@@ -1,0 +1,92 @@
+"""The guard's states, the table of legal transitions, and the decision record of each transition.
+
+>>> check_transition(Mode.LEARNING, Mode.QUARANTINE, "rollback", "auto")
+>>> check_transition(Mode.PAUSED, Mode.LEARNING, "resume", "auto")
+Traceback (most recent call last):
+...
+drift.decisions.IllegalTransition: paused -> learning by resume (auto) is not allowed: only an operator leaves paused
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class Mode(str, Enum):
+    """What the live model does: learn, sit in quarantine beside a candidate, or wait for an operator."""
+
+    LEARNING = "learning"
+    QUARANTINE = "quarantine"
+    PAUSED = "paused"
+
+
+class IllegalTransition(ValueError):
+    """A transition the guard's table does not allow (e.g. leaving `paused` automatically)."""
+
+
+# (from, to) -> the actions that may make that move.
+TRANSITIONS: dict[tuple[Mode, Mode], frozenset[str]] = {
+    (Mode.LEARNING, Mode.QUARANTINE): frozenset({"rollback"}),
+    (Mode.LEARNING, Mode.PAUSED): frozenset({"pause", "rollback"}),
+    (Mode.LEARNING, Mode.LEARNING): frozenset({"rollback"}),  # manual rollback with --resume
+    (Mode.QUARANTINE, Mode.LEARNING): frozenset({"resume", "promote", "rollback"}),
+    (Mode.QUARANTINE, Mode.PAUSED): frozenset({"pause", "rollback"}),
+    (Mode.QUARANTINE, Mode.QUARANTINE): frozenset({"alert"}),  # quarantine limit reached: stay and alert
+    (Mode.PAUSED, Mode.LEARNING): frozenset({"resume", "promote", "rollback"}),
+    (Mode.PAUSED, Mode.PAUSED): frozenset({"rollback"}),
+}
+
+# Transitions only an operator may make.
+MANUAL_ONLY: frozenset[tuple[Mode, Mode]] = frozenset(
+    {(Mode.PAUSED, Mode.LEARNING), (Mode.PAUSED, Mode.PAUSED), (Mode.LEARNING, Mode.LEARNING)}
+)
+
+ACTIONS = ("rollback", "resume", "promote", "pause", "alert")
+TRIGGERS = ("auto", "manual")
+
+
+def check_transition(source: Mode, target: Mode, action: str, trigger: str) -> None:
+    """Raise IllegalTransition unless the table allows `action` to move `source` to `target`."""
+    if trigger not in TRIGGERS:
+        raise IllegalTransition(f"trigger must be one of {TRIGGERS}, got {trigger!r}")
+    allowed = TRANSITIONS.get((source, target), frozenset())
+    if action not in allowed:
+        raise IllegalTransition(
+            f"{source.value} -> {target.value} by {action} ({trigger}) is not allowed"
+            + (f"; allowed: {sorted(allowed)}" if allowed else "")
+        )
+    if trigger == "auto" and (source, target) in MANUAL_ONLY:
+        reason = "only an operator leaves paused" if source is Mode.PAUSED else "only an operator does that"
+        raise IllegalTransition(f"{source.value} -> {target.value} by {action} ({trigger}) is not allowed: {reason}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One transition of the guard, with why and on what evidence; the loop carries it out.
+
+    `restore` names the snapshot whose model becomes live; `candidate` says what happens to the
+    shadow candidate: "start" (a copy of the restored model), "promote" (it becomes live) or "drop".
+    `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
+    """
+
+    at: int
+    action: str
+    trigger: str
+    source: str
+    target: str
+    reason: str
+    evidence: dict = field(default_factory=dict)
+    restore: str | None = None
+    candidate: str | None = None
+    park: tuple[str, ...] = ()
+    alert: bool = False
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict:
+        row = asdict(self)
+        row["park"] = list(self.park)
+        # the backtest contract names the snapshot a decision restored as `snapshot`
+        row["snapshot"] = self.restore
+        return row

@@ -1,0 +1,378 @@
+"""The drift guard: watches inputs and errors, and decides when to quarantine, resume or promote.
+
+The guard is pure: it receives numbers and feature dicts and returns `Decision`s; the loop in
+`stream/` carries them out (restores a model from a snapshot, starts or promotes the candidate).
+
+- `learning`: the live model learns. An alarm (concept drift on its errors, or data drift on its
+  inputs) estimates when the change began and decides a *rollback* to the last snapshot taken
+  before then, entering `quarantine`.
+- `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning)
+  and parked models of earlier regimes predict in shadow. Evidence on the same labeled events
+  decides: the candidate significantly better -> *promote* (the world changed); a parked model
+  better -> *resume* it (a known regime came back); the restored model back at its pre-alarm error
+  (and the inputs back to the reference) -> *resume* (the incident is over). At the limit, the
+  policy applies (default: stay and alert).
+- `paused`: an operator's stop. The guard never leaves it by itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from drift.concept import ConceptDetector
+from drift.contest import Contest
+from drift.data import DataDriftDetector
+from drift.decisions import Decision, IllegalTransition, Mode, check_transition
+
+POLICIES = ("stay", "resume", "promote")
+
+
+class GuardError(ValueError):
+    """A command the guard cannot carry out in its current state (e.g. promote with no candidate)."""
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """How the guard detects and decides; `[guard]` in the config file maps onto these fields."""
+
+    enabled: bool = True  # automatic detection and decisions; manual commands work either way
+    detector: str = "adwin"
+    detector_params: dict = field(default_factory=dict)
+    min_increase: float = 0.08  # classifiers: error-rate rise a concept alarm must show
+    min_ratio: float = 1.5  # regressors: scaled-error ratio a concept alarm must show
+    data_drift: bool = True
+    reference_size: int = 1000
+    data_window: int = 200
+    check_every: int = 25
+    psi_threshold: float = 0.25
+    min_quarantine: int = 50  # labeled events before an automatic resolution
+    max_quarantine: int = 5000  # labeled events before the policy applies
+    policy: str = "stay"
+    evidence_window: int = 500
+    alpha: float = 0.01
+    margin: float = 0.1  # relative loss improvement a challenger must show
+    harmless_after: int = 1000  # labeled events proving a shift of the inputs does not hurt
+    max_rollbacks: int = 3
+    rollback_window: int = 20_000  # events
+    parked_max: int = 3
+    lookback: int = 5000  # events: how far back an onset (and so a restore point) can lie
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+
+
+@dataclass
+class RestorePoint:
+    snapshot: str
+    events: int  # events consumed when it was taken: it has learned events [0, events)
+    mode: Mode
+
+
+@dataclass
+class Parked:
+    """A model of an earlier regime, kept (pinned) in case that regime comes back."""
+
+    snapshot: str
+    reference: object  # the data detector's reference for that regime
+    parked_at: int
+
+
+@dataclass
+class Quarantine:
+    started: int
+    onset: int
+    kind: str  # "concept", "data" or "schema"
+    trigger: dict
+    restored: str | None
+    baseline: float | None
+    contest: Contest
+    events: int = 0
+    limit_reached: bool = False
+
+
+class Guard:
+    """The state machine; the loop calls `observe_*` per event and the command methods on demand."""
+
+    def __init__(self, settings: GuardSettings | None = None, *, classifier: bool = True,
+                 history: int | None = 1000) -> None:
+        self.settings = s = settings or GuardSettings()
+        self.classifier = classifier
+        self.mode = Mode.LEARNING
+        self.concept = None
+        self.data = None
+        if s.enabled:
+            self.concept = ConceptDetector(
+                s.detector,
+                task="classification" if classifier else "regression",
+                params=dict(s.detector_params),
+                min_increase=s.min_increase,
+                min_ratio=s.min_ratio,
+            )
+            if s.data_drift:
+                self.data = DataDriftDetector(
+                    reference_size=s.reference_size,
+                    window=s.data_window,
+                    check_every=s.check_every,
+                    psi_threshold=s.psi_threshold,
+                )
+        self.quarantine: Quarantine | None = None
+        self.parked: list[Parked] = []
+        self.restore_points: deque[RestorePoint] = deque(maxlen=500)
+        # The newest `history` decisions and alarms (None: all, as a backtest reports them).
+        self.decisions: deque[Decision] = deque(maxlen=history)
+        self.alarms: deque[dict] = deque(maxlen=history)
+        self.alert: str | None = None
+        # Totals for metrics: (detector, kind) -> alarms; action -> decisions; trigger -> rollbacks.
+        self.alarm_counts: dict[tuple[str, str], int] = {}
+        self.decision_counts: dict[str, int] = {}
+        self.rollback_counts: dict[str, int] = {}
+        self._auto_rollbacks: deque[int] = deque()
+        self._losses: deque[tuple[int, float]] = deque(maxlen=2000)  # while learning, for the baseline
+        # After the data reference changes, the recent window still holds the other regime's
+        # inputs: data alarms wait until it has filled with events compared on the new terms.
+        self._data_quiet_until = -1
+
+    # -- what the loop asks per event --------------------------------------------------------
+
+    @property
+    def learning(self) -> bool:
+        return self.mode is Mode.LEARNING
+
+    @property
+    def challengers(self) -> list[str]:
+        """Shadow models the loop must score in quarantine: "candidate" and "parked:<snapshot>"."""
+        return self.quarantine.contest.challengers if self.quarantine is not None else []
+
+    def observe_features(self, index: int, x: dict) -> list[Decision]:
+        if self.data is None or self.mode is Mode.PAUSED:
+            return []
+        return self._after_data(index, self.data.update(index, x))
+
+    def observe_invalid(self, index: int) -> list[Decision]:
+        if self.data is None or self.mode is Mode.PAUSED:
+            return []
+        return self._after_data(index, self.data.update_invalid(index))
+
+    def _after_data(self, index: int, alarms: list) -> list[Decision]:
+        if index < self._data_quiet_until:
+            alarms = []
+        for alarm in alarms:
+            self._record_alarm(alarm.to_dict())
+        if self.mode is Mode.LEARNING and alarms:
+            return self._on_alarm(index, alarms[0].to_dict(), onset=min(a.onset for a in alarms))
+        q = self.quarantine
+        if q is None:
+            return []
+        q.events += 1
+        # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.
+        if (
+            q.kind != "concept"
+            and q.contest.labeled == 0
+            and q.events >= self.settings.min_quarantine
+            and self.data.in_reference()
+        ):
+            return [self._leave(index, "resume", "the inputs are back to the reference (no labels needed)",
+                                {"psi": self.data.last_psi()})]
+        return []
+
+    def observe_label(self, index: int, loss: float, shadow: dict[str, float] | None = None) -> list[Decision]:
+        if self.mode is Mode.LEARNING:
+            self._losses.append((index, loss))
+            if self.concept is None:
+                return []
+            signal = self.concept.update(index, loss)
+            if signal is None:
+                return []
+            self._record_alarm(signal.to_dict())
+            if signal.level != "drift":
+                return []
+            return self._on_alarm(index, signal.to_dict(), onset=signal.onset)
+        if self.mode is Mode.QUARANTINE and self.quarantine is not None:
+            self.quarantine.contest.add(loss, shadow or {})
+            return self._resolve(index)
+        return []
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot_taken(self, snapshot: str, events: int) -> None:
+        """Every snapshot the loop writes is a possible restore point (if taken while learning)."""
+        self.restore_points.append(RestorePoint(snapshot, events, self.mode))
+
+    def last_good(self, before: int) -> str | None:
+        """The newest snapshot taken while learning that has learned nothing from event `before` on."""
+        for point in reversed(self.restore_points):
+            if point.mode is Mode.LEARNING and point.events <= before:
+                return point.snapshot
+        return None
+
+    def protected(self, now: int) -> set[str]:
+        """Snapshots retention must keep: possible restore points, the restored one, parked ones."""
+        keep = {p.snapshot for p in self.parked}
+        if self.quarantine is not None and self.quarantine.restored:
+            keep.add(self.quarantine.restored)
+        oldest_useful = self.last_good(now - self.settings.lookback)
+        if oldest_useful:
+            keep.add(oldest_useful)
+        keep.update(p.snapshot for p in self.restore_points
+                    if p.mode is Mode.LEARNING and p.events > now - self.settings.lookback)
+        return keep
+
+    # -- operator commands (manual always wins) ----------------------------------------------
+
+    def pause(self, index: int, reason: str = "paused by an operator") -> Decision:
+        return self._decide(index, "pause", "manual", Mode.PAUSED, reason, {})
+
+    def resume(self, index: int, reason: str = "resumed by an operator") -> Decision:
+        if self.mode is Mode.LEARNING:
+            raise GuardError("already learning")
+        return self._leave(index, "resume", reason, {}, trigger="manual")
+
+    def promote(self, index: int, reason: str = "candidate promoted by an operator") -> Decision:
+        if self.quarantine is None:
+            raise GuardError("there is no candidate to promote (the guard is not in quarantine)")
+        return self._promote(index, reason, {}, trigger="manual")
+
+    def rollback(self, index: int, snapshot: str, *, resume: bool = False, reason: str | None = None) -> Decision:
+        target = Mode.LEARNING if resume else Mode.PAUSED
+        self.quarantine = None
+        decision = self._decide(
+            index, "rollback", "manual", target, reason or f"rolled back to {snapshot} by an operator",
+            {"target": snapshot}, restore=snapshot, candidate="drop",
+        )
+        self._reset_detectors()
+        return decision
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
+        s = self.settings
+        while self._auto_rollbacks and self._auto_rollbacks[0] <= index - s.rollback_window:
+            self._auto_rollbacks.popleft()
+        if len(self._auto_rollbacks) >= s.max_rollbacks:
+            reason = (f"{len(self._auto_rollbacks)} automatic rollbacks in the last {s.rollback_window} events: "
+                      "pausing instead of flapping; an operator must decide")
+            decision = self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm}, alert=True)
+            self.alert = reason
+            return [decision]
+        restore = self.last_good(onset)
+        baseline_losses = [loss for i, loss in self._losses if i < onset][-500:]
+        baseline = sum(baseline_losses) / len(baseline_losses) if baseline_losses else None
+        challengers = ["candidate"] + [f"parked:{p.snapshot}" for p in self.parked]
+        self.quarantine = Quarantine(
+            started=index, onset=onset, kind=alarm.get("kind", "concept"), trigger=alarm, restored=restore,
+            baseline=baseline, contest=Contest(challengers, window=s.evidence_window),
+        )
+        self._auto_rollbacks.append(index)
+        where = f"the last snapshot before the onset at event {onset}" if restore else "no snapshot before the onset"
+        reason = f"{alarm['detector']} alarm ({alarm['statistic']}={alarm.get('value', alarm.get('after'))}); " \
+                 f"rolled back to {where}, candidate learning in shadow"
+        evidence = {"alarm": alarm, "onset": onset, "baseline_loss": baseline, "restored": restore}
+        return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
+                             restore=restore, candidate="start")]
+
+    def _resolve(self, index: int) -> list[Decision]:
+        q, s = self.quarantine, self.settings
+        contest = q.contest
+        if contest.labeled < s.min_quarantine:
+            return []
+        name, evidence = contest.winner(s.alpha, s.margin)
+        if name == "candidate":
+            return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
+        if name is not None:
+            snapshot = name.split(":", 1)[1]
+            return [self._bring_back(index, snapshot, evidence)]
+        recovered, evidence = contest.restored_recovered(q.baseline, self.classifier)
+        inputs_back = self.data is None or q.kind == "concept" or self.data.in_reference()
+        harmless = contest.labeled >= s.harmless_after
+        if recovered and (inputs_back or harmless):
+            if not inputs_back:
+                self.data.reset_reference()  # the inputs moved, the errors did not: accept them
+                self._data_quiet_until = index + self.settings.data_window
+            why = "the restored model's error is back to its pre-alarm level" + (
+                "" if inputs_back else " although the inputs moved (new input reference taken)")
+            return [self._leave(index, "resume", f"incident over: {why}", evidence)]
+        if contest.labeled >= s.max_quarantine and not q.limit_reached:
+            q.limit_reached = True
+            why = f"no decision after {contest.labeled} labeled events"
+            if s.policy == "promote":
+                return [self._promote(index, f"{why}: policy promotes the candidate", evidence)]
+            if s.policy == "resume":
+                return [self._leave(index, "resume", f"{why}: policy resumes the restored model", evidence)]
+            self.alert = f"{why}: staying in quarantine, an operator must decide"
+            return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
+        return []
+
+    def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
+        q = self.quarantine
+        park = ()
+        if q.restored is not None:
+            park = (q.restored,)
+            reference = self.data.snapshot_reference() if self.data is not None else None
+            self._park(Parked(q.restored, reference, index))
+        self.quarantine = None
+        decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
+                                candidate="promote", park=park)
+        if self.data is not None:
+            self.data.reset_reference()
+            self._data_quiet_until = index + self.settings.data_window
+        self._reset_detectors()
+        return decision
+
+    def _bring_back(self, index: int, snapshot: str, evidence: dict) -> Decision:
+        """A parked model of an earlier regime wins: make it live again, park the restored one."""
+        q = self.quarantine
+        parked = next(p for p in self.parked if p.snapshot == snapshot)
+        self.parked.remove(parked)
+        park = ()
+        if q.restored is not None:
+            park = (q.restored,)
+            reference = self.data.snapshot_reference() if self.data is not None else None
+            self._park(Parked(q.restored, reference, index))
+        if self.data is not None and parked.reference is not None:
+            self.data.use_reference(parked.reference)
+            self._data_quiet_until = index + self.settings.data_window
+        self.quarantine = None
+        reason = f"a model of an earlier regime ({snapshot}) beats the restored one: that regime is back"
+        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
+                                restore=snapshot, candidate="drop", park=park)
+        self._reset_detectors()
+        return decision
+
+    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
+        self.quarantine = None
+        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate="drop")
+        self._reset_detectors()
+        return decision
+
+    def _park(self, parked: Parked) -> None:
+        self.parked = [p for p in self.parked if p.snapshot != parked.snapshot] + [parked]
+        del self.parked[: -self.settings.parked_max]
+
+    def _reset_detectors(self) -> None:
+        if self.concept is not None:
+            self.concept.reset()
+        self._losses.clear()
+
+    def _decide(self, index: int, action: str, trigger: str, target: Mode, reason: str, evidence: dict,
+                **plan) -> Decision:
+        check_transition(self.mode, target, action, trigger)
+        decision = Decision(at=index, action=action, trigger=trigger, source=self.mode.value, target=target.value,
+                            reason=reason, evidence=evidence, **plan)
+        self.mode = target
+        if target is Mode.LEARNING:
+            self.alert = None
+        self.decisions.append(decision)
+        self.decision_counts[action] = self.decision_counts.get(action, 0) + 1
+        if action == "rollback":
+            self.rollback_counts[trigger] = self.rollback_counts.get(trigger, 0) + 1
+        return decision
+
+    def _record_alarm(self, alarm: dict) -> None:
+        self.alarms.append(alarm)
+        key = (alarm["detector"], alarm["kind"])
+        self.alarm_counts[key] = self.alarm_counts.get(key, 0) + 1
+
+
+__all__ = ["Guard", "GuardSettings", "GuardError", "IllegalTransition", "Mode", "Decision", "POLICIES"]

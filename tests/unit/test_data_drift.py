@@ -1,0 +1,361 @@
+"""The data-drift detector: silent on a stationary stream, quick and precise on each incident the
+guard must handle, and a state that pickles and resumes exactly. Generated data only."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drift.data import DataDriftDetector, psi
+
+SHIFT = 3000  # the incident starts at this event; the reference is events 0..999
+COLORS = np.array(["red", "green", "blue", "black", "white", "grey"])
+
+
+def stationary(seed: int, n: int) -> list[dict]:
+    """Events with 9 features of mixed kinds: Gaussian, uniform, exponential, Pareto (heavy tail),
+    integers 0..5, a categorical string, a bool, a rounded (tied) number, and one that is absent
+    from 30% of the events."""
+    rng = np.random.default_rng(seed)
+    columns = {
+        "gauss": rng.normal(20, 5, n), "uniform": rng.uniform(0, 1, n),
+        "expo": rng.exponential(2, n), "pareto": rng.pareto(1.5, n) + 1,
+        "count": rng.integers(0, 6, n),
+        "color": COLORS[rng.choice(6, n, p=[0.4, 0.25, 0.15, 0.1, 0.06, 0.04])],
+        "flag": rng.random(n) < 0.3, "rounded": np.round(rng.normal(50, 10, n)),
+    }
+    sparse, present = rng.normal(0, 1, n).tolist(), (rng.random(n) < 0.7).tolist()
+    names = list(columns)
+    events = [dict(zip(names, row)) for row in zip(*(c.tolist() for c in columns.values()))]
+    for x, value, here in zip(events, sparse, present):
+        if here:
+            x["sparse"] = value
+    return events
+
+
+def feed(detector, events, start=0, invalid=frozenset()):
+    alarms = []
+    for i, x in enumerate(events, start):
+        alarms += detector.update_invalid(i) if i in invalid else detector.update(i, x)
+    return alarms
+
+
+def test_a_stationary_stream_of_200000_events_raises_no_alarm():
+    events = stationary(seed=0, n=200_000)
+    invalid = set(np.flatnonzero(np.random.default_rng(1).random(len(events)) < 0.005).tolist())
+    detector = DataDriftDetector()
+    alarms, in_reference, checks = [], 0, 0
+    for i, x in enumerate(events):
+        alarms += detector.update_invalid(i) if i in invalid else detector.update(i, x)
+        if i % 1000 == 999 and detector.ready:
+            checks += 1
+            in_reference += detector.in_reference()
+
+    assert alarms == []
+    assert in_reference / checks > 0.95
+    assert set(detector.last_psi()) == {"gauss", "uniform", "expo", "pareto", "count", "color",
+                                        "flag", "rounded", "sparse"}
+
+
+def _scale(name, factor):
+    def change(x):
+        x[name] = x[name] * factor
+    return change
+
+
+def _set(name, value):
+    def change(x):
+        x[name] = value
+    return change
+
+
+def _drop(*names):
+    def change(x):
+        for name in names:
+            x.pop(name, None)
+    return change
+
+
+def _swap(x):
+    x["gauss"], x["expo"] = x["expo"], x["gauss"]
+
+
+def _offset(x):
+    x["gauss"] += 15  # three standard deviations
+
+
+def _to_text(x):
+    x["count"] = str(x["count"])
+
+
+def _new_feature(x):
+    x["humidity"] = 0.5
+
+
+INCIDENTS = {
+    # name: (change of each event from SHIFT on, detectors expected, statistic, onset tolerance)
+    "unit x100": (_scale("gauss", 100), {"data:gauss"}, "psi", 10),
+    "unit x1000": (_scale("uniform", 1000), {"data:uniform"}, "psi", 10),
+    "unit x100 of a discrete feature": (_scale("count", 100), {"data:count"}, "psi", 10),
+    "offset +3 std": (_offset, {"data:gauss"}, "psi", 10),
+    "stuck sensor": (_set("gauss", 21.7), {"data:gauss"}, "psi", 10),
+    "zeroed sensor": (_set("expo", 0.0), {"data:expo"}, "psi", 10),
+    "zeroed sensor inside its range": (_set("sparse", 0.0), {"data:sparse"}, "psi", 10),
+    "missing features": (_drop("gauss", "count"), {"schema:gauss", "schema:count"},
+                         "missing_rate", 10),
+    "swapped columns": (_swap, {"data:gauss", "data:expo"}, "psi", 10),
+    "type change": (_to_text, {"schema:count"}, "type_change_rate", 10),
+    "new feature": (_new_feature, {"schema:humidity"}, "new_feature_rate", 10),
+}
+
+
+@pytest.mark.parametrize("incident", INCIDENTS)
+def test_each_incident_is_detected_within_100_events_with_its_onset(incident):
+    change, expected, statistic, tolerance = INCIDENTS[incident]
+    events = stationary(seed=2, n=SHIFT + 400)
+    for x in events[SHIFT:]:
+        change(x)
+
+    alarms = feed(DataDriftDetector(), events)
+
+    assert {a.detector for a in alarms} == expected
+    for alarm in alarms:
+        assert (alarm.kind, alarm.statistic) == (alarm.detector.split(":")[0], statistic)
+        assert 0 < alarm.at - SHIFT <= 100
+        assert abs(alarm.onset - SHIFT) <= tolerance
+        assert alarm.value > alarm.threshold
+
+
+def test_a_burst_of_invalid_events_is_detected():
+    events = stationary(seed=3, n=SHIFT + 400)
+    rng = np.random.default_rng(4)
+    invalid = {i for i in range(len(events)) if rng.random() < (0.3 if i >= SHIFT else 0.005)}
+
+    alarms = feed(DataDriftDetector(), events, invalid=invalid)
+
+    assert [(a.detector, a.kind, a.statistic) for a in alarms] == [
+        ("data:invalid_rate", "data", "invalid_rate")]
+    assert alarms[0].at - SHIFT <= 100
+    assert abs(alarms[0].onset - SHIFT) <= 25
+    assert alarms[0].value > alarms[0].threshold >= 0.05
+
+
+def test_an_alarm_carries_its_evidence():
+    events = stationary(seed=5, n=SHIFT + 200)
+    for x in events[SHIFT:]:
+        x["gauss"] *= 100
+
+    [alarm] = feed(DataDriftDetector(), events)
+
+    assert alarm.kind == "data" and alarm.reference == (0, 999)
+    assert alarm.window == (alarm.at - 199, alarm.at)  # the last 200 valid events
+    assert alarm.value > alarm.threshold >= 0.25
+    assert json.loads(json.dumps(alarm.to_dict()))["window"] == list(alarm.window)
+
+
+def test_schema_alarms_are_of_kind_schema():
+    events = stationary(seed=6, n=SHIFT + 200)
+    for x in events[SHIFT:]:
+        del x["gauss"]
+
+    [alarm] = feed(DataDriftDetector(), events)
+
+    assert (alarm.detector, alarm.kind, alarm.statistic) == ("schema:gauss", "schema",
+                                                             "missing_rate")
+    assert alarm.value > alarm.threshold > 0  # the missing rate against the rate that alarms
+
+
+def test_a_lasting_shift_alarms_once_and_again_only_after_it_went_back():
+    events = stationary(seed=7, n=6000)
+    shifted = [*range(2000, 3000), *range(4000, 4500)]
+    for i in shifted:
+        events[i]["gauss"] *= 100
+
+    alarms = feed(DataDriftDetector(), events)
+
+    assert [a.detector for a in alarms] == ["data:gauss", "data:gauss"]
+    assert [abs(a.onset - s) <= 10 for a, s in zip(alarms, (2000, 4000))] == [True, True]
+
+
+def test_in_reference_is_false_during_a_shift_and_true_a_window_after_it_ends():
+    events = stationary(seed=8, n=4000)
+    for x in events[2000:2400]:
+        x["gauss"] *= 100
+    detector = DataDriftDetector()
+    states = {}
+    for i, x in enumerate(events):
+        detector.update(i, x)
+        states[i] = detector.in_reference()
+
+    assert states[1999] is True
+    assert not any(states[i] for i in range(2050, 2575))  # shifted events are in the window
+    assert all(states[i] for i in range(2400 + 200 + 25, 4000))
+
+
+def test_not_in_reference_before_the_reference_is_collected():
+    detector = DataDriftDetector()
+    feed(detector, stationary(seed=9, n=999))
+
+    assert not detector.ready and not detector.in_reference() and detector.last_psi() == {}
+    assert detector.snapshot_reference() is None
+
+
+def test_after_reset_reference_a_new_regime_raises_no_alarm():
+    events = stationary(seed=10, n=30_000)
+    for x in events[2000:]:
+        x["gauss"] *= 100
+        x["color"] = "purple"
+    detector = DataDriftDetector()
+    assert feed(detector, events[:2200])  # the change alarms
+
+    detector.reset_reference()
+    assert not detector.ready
+    alarms = feed(detector, events[2200:], start=2200)
+
+    assert alarms == []
+    assert detector.ready and detector.snapshot_reference().start == 2200
+    assert detector.in_reference()
+
+
+def test_distance_tells_which_regime_the_recent_inputs_come_from():
+    regime_a = stationary(seed=11, n=3000)
+    regime_b = stationary(seed=12, n=3000)
+    for x in regime_b:
+        x["gauss"] *= 100
+    detector = DataDriftDetector()
+    feed(detector, regime_a)
+    reference_a = detector.snapshot_reference()
+    detector.reset_reference()
+    feed(detector, regime_b, start=3000)
+    reference_b = detector.snapshot_reference()
+
+    assert detector.distance(reference_b) < 0.3 < 2 < detector.distance(reference_a)
+    feed(detector, regime_a[:300], start=6000)  # back to regime A
+    assert detector.distance(reference_a) < 0.3 < 2 < detector.distance(reference_b)
+
+
+def test_use_reference_restores_a_parked_regime_without_alarms():
+    regime_a = stationary(seed=13, n=3000)
+    regime_b = stationary(seed=14, n=3000)
+    for x in regime_b:
+        x["uniform"] *= 1000
+    detector = DataDriftDetector()
+    feed(detector, regime_a)
+    parked = pickle.loads(pickle.dumps(detector.snapshot_reference()))
+    detector.reset_reference()
+    feed(detector, regime_b, start=3000)
+
+    detector.use_reference(parked)  # while regime B still flows: it alarms
+    assert [a.detector for a in feed(detector, regime_b[:100], start=6000)] == ["data:uniform"]
+    detector.use_reference(parked)
+    feed(detector, regime_a[:300], start=6100)
+
+    assert feed(detector, regime_a[300:2000], start=6400) == []
+    assert detector.in_reference()
+
+
+def test_a_pickled_detector_continues_identically():
+    events = stationary(seed=15, n=5000)
+    for x in events[3000:]:
+        x["gauss"] += 15
+        x["count"] = str(x["count"])
+    detector = DataDriftDetector()
+    feed(detector, events[:2990])  # pending events not yet checked travel too
+
+    copy = pickle.loads(pickle.dumps(detector))
+    original_alarms = feed(detector, events[2990:], start=2990)
+    copied_alarms = feed(copy, events[2990:], start=2990)
+
+    assert len(original_alarms) == 2
+    assert [a.to_dict() for a in copied_alarms] == [a.to_dict() for a in original_alarms]
+    assert copy.last_psi() == detector.last_psi()
+
+
+def test_unusual_values_are_binned_not_crashed_on():
+    events = stationary(seed=16, n=1500)
+    events[1200]["gauss"] = None  # missing
+    events[1201]["gauss"] = float("nan")  # missing
+    events[1202]["gauss"] = np.float32(3.5)  # a NumPy scalar is a number
+    events[1203]["gauss"] = 10**400  # beyond float range: above the maximum
+    events[1204]["gauss"] = [1, 2]  # wrong type
+    events[1205]["color"] = 7  # wrong type for a categorical feature
+    events[1206]["flag"] = "yes"  # an unknown category
+    detector = DataDriftDetector()
+
+    assert feed(detector, events) == []
+    assert detector.in_reference()
+
+
+def test_bools_are_categories_and_few_distinct_numbers_are_discrete():
+    detector = DataDriftDetector(reference_size=100, window=50)
+    feed(detector, [{"b": i % 3 == 0, "n": i % 4, "x": i * 0.37 % 1} for i in range(100)])
+
+    kinds = {f.name: f.kind for f in detector.snapshot_reference().features}
+    assert kinds == {"b": "categorical", "n": "discrete", "x": "continuous"}
+
+
+@pytest.mark.parametrize("arguments", [
+    {"window": 0}, {"check_every": 300}, {"psi_threshold": 0}, {"invalid_rate_threshold": 1.5},
+    {"reference_size": 10.5},
+])
+def test_invalid_settings_are_refused(arguments):
+    with pytest.raises(ValueError):
+        DataDriftDetector(**arguments)
+
+
+def test_drift_imports_nothing_from_the_stream_side():
+    code = ("import sys, drift.data; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'stream', 'kafka', 'prometheus_client', 'starlette', 'uvicorn', 'httpx'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- properties --------------------------------------------------------------------------------
+
+counts = st.lists(st.integers(0, 1000), min_size=2, max_size=20)
+
+
+@given(counts, st.data())
+def test_psi_is_non_negative_and_zero_against_itself(recent, data):
+    reference = data.draw(st.lists(st.integers(0, 1000), min_size=len(recent),
+                                   max_size=len(recent)))
+
+    assert psi(recent, reference) >= 0
+    assert psi(recent, recent) == pytest.approx(0, abs=1e-12)
+    assert psi(recent, reference) == pytest.approx(psi(reference, recent))
+
+
+STATIONARY_SAMPLE = stationary(seed=17, n=3000)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_any_ordering_of_a_stationary_sample_raises_no_alarm(seed):
+    order = np.random.default_rng(seed).permutation(len(STATIONARY_SAMPLE))
+    events = [dict(STATIONARY_SAMPLE[i]) for i in order]
+
+    assert feed(DataDriftDetector(), events) == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10**6), st.integers(60, 130))
+def test_counts_kept_incrementally_agree_with_a_recount(seed, checks):
+    n = 20 * checks  # no event left pending: the last check saw them all
+    events = stationary(seed, n)
+    for x in events[n // 2:]:
+        x["gauss"] += 4  # some shift, so that the counts are not all alike
+    detector = DataDriftDetector(check_every=20, window=150, reference_size=800)
+    feed(detector, events)
+    incremental = detector.last_psi()
+
+    detector.use_reference(detector.snapshot_reference())  # recounts the window from scratch
+
+    assert detector.last_psi() == pytest.approx(incremental)
