@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from drift.guard import Guard
 from stream.config import Config
@@ -67,8 +67,11 @@ class WindowObserver:
         self.score_name = score_name
         self.loss: dict[int, list[float]] = {}
         self.modes: dict[int, Counter] = {}
+        self.hook: Callable[[int], None] | None = None
 
     def on_event(self, index: int, mode: str) -> None:
+        if self.hook is not None:
+            self.hook(index)
         w = index // self.window
         counts = self.modes.get(w)
         if counts is None:
@@ -106,9 +109,15 @@ def backtest(
     guard: bool = True,
     window: int = 1000,
     snapshot_dir: str | Path | None = None,
+    model=None,
+    on_event: Callable[[int, Loop], None] | None = None,
 ) -> dict:
-    """Run the loop over `events` (raw bytes, in order) and return the report of DESIGN.md."""
-    model = build_from_config(config.model)
+    """Run the loop over `events` (raw bytes, in order) and return the report of DESIGN.md.
+
+    `model` replaces the configured one (a benchmark's baseline); `on_event(index, loop)` runs
+    before each event (a harness acting as the operator, e.g. pausing during a known incident).
+    """
+    model = model if model is not None else build_from_config(config.model)
     classifier = is_classifier(model)
     score = Score.for_model(classifier, window=config.metrics.window)
     observer = WindowObserver(score.name, window)
@@ -122,6 +131,8 @@ def backtest(
         guard=Guard(settings, classifier=classifier, history=None),
         observer=observer,
     )
+    if on_event is not None:
+        observer.hook = lambda index: on_event(index, loop)
     with tempfile.TemporaryDirectory(prefix="riverguard-backtest-") as tmp:
         store = SnapshotStore(snapshot_dir or tmp, secrets.token_bytes(32), keep=config.snapshots.keep)
         runner = Runner(
