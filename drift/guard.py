@@ -119,7 +119,7 @@ class Guard:
                 )
         self.quarantine: Quarantine | None = None
         self.parked: list[Parked] = []
-        self.restore_points: deque[RestorePoint] = deque(maxlen=500)
+        self.restore_points: list[RestorePoint] = []  # oldest first; see `snapshot_taken`
         # The newest `history` decisions and alarms (None: all, as a backtest reports them).
         self.decisions: deque[Decision] = deque(maxlen=history)
         self.alarms: deque[dict] = deque(maxlen=history)
@@ -197,8 +197,16 @@ class Guard:
     # -- snapshots ---------------------------------------------------------------------------
 
     def snapshot_taken(self, snapshot: str, events: int) -> None:
-        """Every snapshot the loop writes is a possible restore point (if taken while learning)."""
+        """Every snapshot the loop writes is a possible restore point (if taken while learning).
+
+        Points older than `lookback` events are forgotten, except the newest of them: an onset
+        can lie at most that far back, and the snapshot before it must stay reachable.
+        """
         self.restore_points.append(RestorePoint(snapshot, events, self.mode))
+        horizon = events - self.settings.lookback
+        old = [p for p in self.restore_points if p.events < horizon and p.mode is Mode.LEARNING]
+        keep_old = old[-1:]
+        self.restore_points = keep_old + [p for p in self.restore_points if p.events >= horizon]
 
     def last_good(self, before: int) -> str | None:
         """The newest snapshot taken while learning that has learned nothing from event `before` on."""
@@ -222,6 +230,8 @@ class Guard:
     # -- operator commands (manual always wins) ----------------------------------------------
 
     def pause(self, index: int, reason: str = "paused by an operator") -> Decision:
+        if self.mode is Mode.PAUSED:
+            raise GuardError("already paused")
         return self._decide(index, "pause", "manual", Mode.PAUSED, reason, {})
 
     def resume(self, index: int, reason: str = "resumed by an operator") -> Decision:
@@ -257,6 +267,12 @@ class Guard:
             self.alert = reason
             return [decision]
         restore = self.last_good(onset)
+        if restore is None:
+            reason = (f"{alarm['detector']} alarm, but no snapshot taken while learning precedes the onset at "
+                      f"event {onset}: pausing instead of quarantining without a restore point")
+            self.alert = reason
+            return [self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm, "onset": onset},
+                                 alert=True)]
         baseline_losses = [loss for i, loss in self._losses if i < onset][-500:]
         baseline = sum(baseline_losses) / len(baseline_losses) if baseline_losses else None
         challengers = ["candidate"] + [f"parked:{p.snapshot}" for p in self.parked]
@@ -265,9 +281,9 @@ class Guard:
             baseline=baseline, contest=Contest(challengers, window=s.evidence_window),
         )
         self._auto_rollbacks.append(index)
-        where = f"the last snapshot before the onset at event {onset}" if restore else "no snapshot before the onset"
-        reason = f"{alarm['detector']} alarm ({alarm['statistic']}={alarm.get('value', alarm.get('after'))}); " \
-                 f"rolled back to {where}, candidate learning in shadow"
+        value = alarm.get("value", alarm.get("after"))
+        reason = (f"{alarm['detector']} alarm ({alarm['statistic']}={value:.4g}); rolled back to {restore}, "
+                  f"the last snapshot before the estimated onset at event {onset}; candidate learning in shadow")
         evidence = {"alarm": alarm, "onset": onset, "baseline_loss": baseline, "restored": restore}
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
                              restore=restore, candidate="start")]

@@ -1,0 +1,291 @@
+"""The guard's state machine: every transition, every refused one, every guardrail, and properties."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+
+from drift.decisions import MANUAL_ONLY, TRANSITIONS, IllegalTransition, Mode, check_transition
+from drift.guard import Guard, GuardError, GuardSettings
+
+
+def make(**overrides) -> Guard:
+    defaults = dict(reference_size=200, data_window=100, check_every=10, min_quarantine=30,
+                    evidence_window=200, lookback=2000)
+    guard = Guard(GuardSettings(**{**defaults, **overrides}), classifier=True)
+    guard.snapshot_taken("s-initial", 0)
+    return guard
+
+
+class Stream:
+    """Feeds a guard the way the loop does: features, then the label's loss, snapshots every 100."""
+
+    def __init__(self, guard: Guard, seed: int = 1) -> None:
+        self.guard = guard
+        self.rng = random.Random(seed)
+        self.index = 0
+        self.decisions = []
+
+    def run(self, n: int, *, error: float = 0.05, scale: float = 1.0, shadow=None, labels: bool = True):
+        g = self.guard
+        for _ in range(n):
+            i = self.index
+            x = {"a": self.rng.gauss(0, 1) * scale, "b": self.rng.random()}
+            self.decisions += g.observe_features(i, x)
+            if labels:
+                loss = 1.0 if self.rng.random() < error else 0.0
+                losses = shadow(loss) if (shadow and g.challengers) else None
+                self.decisions += g.observe_label(i, loss, losses)
+            self.index += 1
+            if self.index % 100 == 0:
+                g.snapshot_taken(f"s{self.index:06d}", self.index)
+        return self
+
+    def actions(self):
+        return [(d.action, d.trigger, d.source, d.target) for d in self.decisions]
+
+
+def quarantined_by_concept(**overrides) -> Stream:
+    stream = Stream(make(**overrides)).run(1500)
+    assert stream.guard.mode is Mode.LEARNING and not stream.decisions
+    for _ in range(300):  # stop at the alarm, so that the test decides what the quarantine sees
+        stream.run(1, error=0.6)
+        if stream.guard.mode is Mode.QUARANTINE:
+            return stream
+    raise AssertionError(f"no quarantine: {stream.actions()}")
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+ALL = [(s, t, a, tr) for s, t in itertools.product(Mode, Mode) for a in ("rollback", "resume", "promote",
+       "pause", "alert", "reboot") for tr in ("auto", "manual")]
+
+
+@pytest.mark.parametrize("source, target, action, trigger", ALL, ids=lambda v: getattr(v, "value", v))
+def test_every_transition_is_allowed_exactly_when_the_table_says(source, target, action, trigger):
+    allowed = action in TRANSITIONS.get((source, target), ()) and not (
+        trigger == "auto" and (source, target) in MANUAL_ONLY)
+    if allowed:
+        check_transition(source, target, action, trigger)
+    else:
+        with pytest.raises(IllegalTransition):
+            check_transition(source, target, action, trigger)
+
+
+def test_nothing_leaves_paused_automatically():
+    for target, actions in ((t, a) for (s, t), a in TRANSITIONS.items() if s is Mode.PAUSED):
+        for action in actions:
+            with pytest.raises(IllegalTransition, match="operator"):
+                check_transition(Mode.PAUSED, target, action, "auto")
+
+
+# -- automatic transitions ---------------------------------------------------------------------
+
+def test_a_concept_alarm_rolls_back_to_the_last_snapshot_before_the_onset():
+    stream = quarantined_by_concept()
+    rollback = stream.decisions[-1]
+    assert (rollback.action, rollback.trigger, rollback.source, rollback.target) == (
+        "rollback", "auto", "learning", "quarantine")
+    onset = rollback.evidence["onset"]
+    assert abs(onset - 1500) <= 40
+    restored_at = int(rollback.restore[1:])
+    assert restored_at <= onset and onset - restored_at < 100 + 40
+    assert rollback.candidate == "start"
+    assert rollback.evidence["alarm"]["detector"] == "concept:adwin"
+    assert stream.guard.quarantine.restored == rollback.restore
+    assert stream.guard.challengers == ["candidate"]
+
+
+def test_a_feature_unit_change_is_a_data_alarm_within_200_events_without_labels():
+    stream = Stream(make()).run(1000)
+    stream.run(200, scale=100.0, labels=False)
+    rollback = stream.decisions[0]
+    assert rollback.action == "rollback" and rollback.evidence["alarm"]["detector"] == "data:a"
+    assert rollback.at - 1000 <= 200
+    assert abs(rollback.evidence["onset"] - 1000) <= 10
+
+
+def test_the_candidate_beating_the_restored_model_is_promoted_and_the_restored_one_parked():
+    stream = quarantined_by_concept()
+    restored = stream.guard.quarantine.restored
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    promote = stream.decisions[-1]
+    assert (promote.action, promote.source, promote.target, promote.candidate) == (
+        "promote", "quarantine", "learning", "promote")
+    assert promote.evidence["p_value"] < 0.01 and promote.evidence["improvement"] >= 0.1
+    assert promote.park == (restored,)
+    assert [p.snapshot for p in stream.guard.parked] == [restored]
+
+
+def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level():
+    stream = quarantined_by_concept()
+    stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
+    resume = stream.decisions[-1]
+    assert (resume.action, resume.source, resume.target, resume.candidate) == (
+        "resume", "quarantine", "learning", "drop")
+    assert resume.restore is None  # the restored model is live already
+    assert "incident over" in resume.reason and resume.evidence["p_value"] >= 0.05
+
+
+def test_a_parked_model_that_wins_is_brought_back():
+    stream = quarantined_by_concept()
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # promote; the old model is parked
+    parked = stream.guard.parked[0].snapshot
+    stream.run(300, error=0.05)
+    stream.run(300, error=0.6)  # the old regime comes back: the promoted model errs again
+    assert stream.guard.mode is Mode.QUARANTINE
+    assert f"parked:{parked}" in stream.guard.challengers
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, f"parked:{parked}": 0.0})
+    back = stream.decisions[-1]
+    assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
+    assert "earlier regime" in back.reason
+
+
+def test_data_drift_without_labels_stays_in_quarantine_until_the_inputs_return():
+    stream = Stream(make()).run(1000)
+    stream.run(300, scale=100.0, labels=False)
+    assert stream.guard.mode is Mode.QUARANTINE and len(stream.decisions) == 1
+    stream.run(300, labels=False)
+    assert stream.guard.mode is Mode.LEARNING
+    assert stream.decisions[-1].action == "resume" and "inputs are back" in stream.decisions[-1].reason
+
+
+@pytest.mark.parametrize("policy, action, target", [("stay", "alert", "quarantine"), ("resume", "resume", "learning"),
+                                                     ("promote", "promote", "learning")])
+def test_at_the_quarantine_limit_the_policy_applies(policy, action, target):
+    stream = quarantined_by_concept(policy=policy, max_quarantine=300)
+    stream.run(400, error=0.6, shadow=lambda loss: {"candidate": loss})  # no evidence either way
+    last = stream.decisions[-1]
+    assert (last.action, last.target) == (action, target)
+    if policy == "stay":
+        assert last.alert and stream.guard.alert
+        assert [d.action for d in stream.decisions].count("alert") == 1  # said once, not per event
+
+
+# -- guardrails --------------------------------------------------------------------------------
+
+def test_no_resolution_before_the_minimum_quarantine_length():
+    # The candidate is plainly better after a few dozen events, but the guard waits for 100.
+    stream = quarantined_by_concept(min_quarantine=100)
+    labeled = stream.guard.quarantine.contest.labeled
+    stream.run(99 - labeled, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    assert stream.guard.mode is Mode.QUARANTINE
+    stream.run(1, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    assert stream.guard.mode is Mode.LEARNING and stream.decisions[-1].action == "promote"
+
+
+def test_a_rollback_storm_pauses_and_alerts_instead_of_flapping():
+    stream = Stream(make(max_rollbacks=2, rollback_window=100_000)).run(1500)
+    for _ in range(3):
+        stream.run(300, error=0.6, shadow=lambda loss: {"candidate": loss})
+        if stream.guard.mode is Mode.QUARANTINE:
+            stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
+        stream.run(1200)
+    actions = [d.action for d in stream.decisions]
+    assert actions.count("rollback") == 2
+    assert actions[-1] == "pause" and stream.decisions[-1].alert and stream.guard.mode is Mode.PAUSED
+    assert "flapping" in stream.guard.alert
+
+
+def test_an_alarm_with_no_restore_point_pauses_and_alerts():
+    guard = Guard(GuardSettings(reference_size=200, data_window=100, check_every=10), classifier=True)
+    stream = Stream(guard)
+    stream.guard.restore_points.clear()
+    stream.run(1000)
+    guard.restore_points.clear()
+    stream.run(300, scale=100.0)
+    assert guard.mode is Mode.PAUSED and stream.decisions[-1].alert
+    assert "no snapshot" in stream.decisions[-1].reason
+
+
+def test_manual_always_wins_and_paused_is_never_left_automatically():
+    stream = quarantined_by_concept()
+    stream.decisions.append(stream.guard.pause(stream.index))
+    stream.run(500, error=0.05, shadow=lambda loss: {"candidate": 0.0})
+    stream.run(500, error=0.6, scale=100.0)
+    assert stream.guard.mode is Mode.PAUSED
+    assert [d.action for d in stream.decisions] == ["rollback", "pause"]
+    # the candidate waits for the operator, who may promote it from paused
+    promote = stream.guard.promote(stream.index)
+    assert (promote.source, promote.target, promote.trigger) == ("paused", "learning", "manual")
+
+
+def test_manual_commands_in_every_mode():
+    guard = make()
+    with pytest.raises(GuardError, match="already learning"):
+        guard.resume(0)
+    with pytest.raises(GuardError, match="no candidate"):
+        guard.promote(0)
+    d = guard.rollback(10, "s-initial", resume=True)
+    assert (d.source, d.target, d.restore, d.trigger) == ("learning", "learning", "s-initial", "manual")
+    d = guard.rollback(11, "s-initial")
+    assert (d.source, d.target) == ("learning", "paused")
+    d = guard.rollback(12, "s-initial")
+    assert (d.source, d.target) == ("paused", "paused")
+    d = guard.resume(13)
+    assert (d.source, d.target) == ("paused", "learning")
+    d = guard.pause(14)
+    assert (d.source, d.target) == ("learning", "paused")
+    assert guard.rollback_counts == {"manual": 3}
+    assert guard.decision_counts == {"rollback": 3, "resume": 1, "pause": 1}
+
+
+def test_retention_keeps_the_restore_points_an_alarm_may_need():
+    guard = make(lookback=1000)
+    for events in range(100, 5001, 100):
+        guard.snapshot_taken(f"s{events:06d}", events)
+    kept = guard.protected(5000)
+    assert "s004000" in kept  # newest point older than the lookback: an onset at 4000 needs it
+    assert all(f"s{e:06d}" in kept for e in range(4100, 5001, 100))
+    assert "s003900" not in kept and "s-initial" not in kept
+
+
+# -- properties --------------------------------------------------------------------------------
+
+operation = st.one_of(
+    st.tuples(st.just("events"), st.integers(1, 60), st.sampled_from([0.02, 0.3, 0.7]),
+              st.sampled_from([1.0, 1000.0]), st.booleans(), st.sampled_from(["none", "better", "same"])),
+    st.tuples(st.just("pause")), st.tuples(st.just("resume")), st.tuples(st.just("promote")),
+    st.tuples(st.just("rollback"), st.booleans()),
+)
+
+
+@hyp_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(operation, min_size=1, max_size=40), st.integers(0, 1000))
+def test_paused_is_only_left_by_an_operator_and_quarantine_always_has_a_restore_point(ops, seed):
+    guard = make(reference_size=100, data_window=50, check_every=5, min_quarantine=10, evidence_window=50,
+                 lookback=500)
+    stream = Stream(guard, seed=seed).run(400)
+    shadows = {"none": None, "better": lambda loss: {n: 0.0 for n in guard.challengers},
+               "same": lambda loss: {n: loss for n in guard.challengers}}
+    for op in ops:
+        before = guard.mode
+        if op[0] == "events":
+            _, n, error, scale, labels, shadow = op
+            for _ in range(n):
+                stream.run(1, error=error, scale=scale, labels=labels, shadow=shadows[shadow])
+                if before is Mode.PAUSED:
+                    assert guard.mode is Mode.PAUSED, "paused was left without an operator"
+                _check_invariants(guard)
+            continue
+        try:
+            if op[0] == "rollback":
+                guard.rollback(stream.index, "s-initial", resume=op[1])
+            else:
+                getattr(guard, op[0])(stream.index)
+        except (GuardError, IllegalTransition):
+            assert guard.mode is before
+        _check_invariants(guard)
+    for decision in guard.decisions:
+        if decision.source == "paused":
+            assert decision.trigger == "manual"
+
+
+def _check_invariants(guard: Guard) -> None:
+    if guard.mode is Mode.QUARANTINE:
+        assert guard.quarantine is not None and guard.quarantine.restored is not None
+    if guard.mode is Mode.LEARNING:
+        assert guard.quarantine is None
