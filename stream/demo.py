@@ -108,6 +108,10 @@ def _summary(status: dict, elapsed: float, snapshot_dir: str, runner) -> None:
     click.echo("\nsummary")
     for name, value in rows:
         click.echo(f"  {name:<{width}}  {value}")
+    decisions = runner.decisions_view
+    click.echo(f"\nguard decisions ({len(decisions)}; the demo's incident: salary x100 on events 40%-60%)")
+    for d in decisions:
+        click.echo(f"  event {d['at']:>7}  {d['action']:<8} {d['source']} -> {d['target']}: {d['reason']}")
 
 
 def _fmt(value) -> str:
