@@ -14,20 +14,23 @@ import hmac
 import logging
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from stream.errors import RiverguardError
 
 log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 60.0
+DASHBOARD_DIR = Path(__file__).parent / "dashboard"  # plain HTML/CSS/JS, no build step
 
 
 def create_app(runner, registry, *, token: str, public_reads: bool = False) -> Starlette:
@@ -90,6 +93,12 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
             return JSONResponse({"error": f"no snapshot {wanted!r}"}, status_code=404)
         return JSONResponse(row)
 
+    async def history(request: Request) -> Response:
+        if (denied := authorised(request, mutating=False)) is not None:
+            return denied
+        since = _int(request.query_params.get("since"), default=-1) if request.query_params.get("since") else -1
+        return JSONResponse({"samples": runner.history.since(since)})
+
     async def decisions(request: Request) -> Response:
         if (denied := authorised(request, mutating=False)) is not None:
             return denied
@@ -115,6 +124,9 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
 
         return handler
 
+    async def dashboard_page(request: Request) -> Response:
+        return FileResponse(DASHBOARD_DIR / "index.html")
+
     return Starlette(
         routes=[
             Route("/metrics", metrics),
@@ -126,6 +138,9 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
             Route("/api/snapshots/{snapshot}/pin", mutation("pin", "pinned"), methods=["POST"]),
             Route("/api/snapshot", mutation("snapshot"), methods=["POST"]),
             Route("/api/decisions", decisions),
+            Route("/api/history", history),
+            Route("/", dashboard_page),
+            Mount("/static", StaticFiles(directory=DASHBOARD_DIR), name="static"),
             Route("/api/pause", mutation("pause"), methods=["POST"]),
             Route("/api/resume", mutation("resume"), methods=["POST"]),
             Route("/api/promote", mutation("promote"), methods=["POST"]),

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from stream.errors import OutputLost, SnapshotRefused
 from stream.control import Control
+from stream.history import History
 from stream.loop import Loop, Record
 from stream.metrics import Exporter
 from stream.snapshots import Snapshot, SnapshotMeta, SnapshotStore
@@ -62,6 +63,7 @@ class Runner:
         self._exporter = Exporter(metrics) if metrics is not None else None
         self.decisions_view: list[dict] = []  # newest last; replaced, never mutated (HTTP reads it)
         self.alarms_view: list[dict] = []
+        self.history = History()
         self._seen = (0, 0)
         loop.refresh_status = self.after_batch
         self.control = Control(self)
@@ -155,9 +157,10 @@ class Runner:
     def after_batch(self) -> None:
         """Bring metrics and the published status up to date (once per batch, not per event)."""
         loop = self.loop
+        lags = self.source.lag()
         if self._exporter is not None:
             self._exporter.export(loop)
-            for (topic, partition), lag in self.source.lag().items():
+            for (topic, partition), lag in lags.items():
                 self.metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
         guard = loop.guard
         seen = (sum(guard.decision_counts.values()), sum(guard.alarm_counts.values()))
@@ -166,6 +169,14 @@ class Runner:
             self.decisions_view = [d.to_dict() for d in guard.decisions]
             self.alarms_view = list(guard.alarms)
         last = self.last_snapshot
+        self.history.maybe_sample({
+            "events": loop.counters.events,
+            "mode": guard.mode.value,
+            "metric": loop.score.rolling,
+            "candidate": loop.candidate_score.rolling if "candidate" in loop.shadow else None,
+            "lag": sum(lags.values()) if lags else None,
+            "invalid": sum(loop.counters.invalid.values()),
+        }, now=time.time())
         loop.publish_status(
             last_snapshot=None if last is None else {"id": last.id, "created": last.created, "reason": last.reason},
             model_spec=self.model_spec,
