@@ -96,7 +96,10 @@ def create_app(runner, registry, *, token: str, public_reads: bool = False) -> S
     async def history(request: Request) -> Response:
         if (denied := authorised(request, mutating=False)) is not None:
             return denied
-        since = _int(request.query_params.get("since"), default=-1) if request.query_params.get("since") else -1
+        try:
+            since = int(request.query_params.get("since", -1))  # -1: everything in the ring
+        except ValueError:
+            return JSONResponse({"error": "since must be a sample sequence number"}, status_code=400)
         return JSONResponse({"samples": runner.history.since(since)})
 
     async def decisions(request: Request) -> Response:
