@@ -75,6 +75,8 @@ class Runner:
             self.loop.restore(snapshot.state, lineage=snapshot.meta.id)
             self.loop.guard.snapshot_taken(snapshot.meta.id, snapshot.meta.events)
             self.last_snapshot = snapshot.meta
+            if self.metrics is not None:  # snapshot age counts from the snapshot, not from this start
+                self.metrics.snapshot_timestamp.set(snapshot.meta.created)
             log.info(
                 "resumed from snapshot %s (%d events, mode %s, offsets %s)",
                 snapshot.meta.id, snapshot.meta.events, self.loop.guard.mode.value, snapshot.meta.offsets,
