@@ -14,13 +14,13 @@ stand out of the noise. A stationary stream must never roll the model back.
 >>> losses = np.concatenate([rng.random(3000) < 0.07, rng.random(600) < 0.5]).astype(int)
 >>> detector = ConceptDetector("adwin")
 >>> signals = [s for i, x in enumerate(losses.tolist()) if (s := detector.update(i, x))]
->>> [(s.detector, s.level) for s in signals]
-[('concept:adwin', 'drift')]
+>>> [(s.detector, s.level, s.at, s.onset) for s in signals]
+[('concept:adwin', 'drift', 3051, 3012)]
 >>> signal = signals[0]
->>> abs(signal.onset - 3000) <= 30, 0 <= signal.at - 3000 <= 100
-(True, True)
->>> round(signal.before, 2), signal.after > 0.3, round(detector.baseline(), 2)
-(0.07, True, 0.07)
+>>> round(signal.before, 3), round(signal.after, 3), signal.threshold, signal.window
+(0.076, 0.575, 0.08, (2012, 3051))
+>>> detector.baseline() == signal.before   # the level the guard waits for
+True
 """
 
 from __future__ import annotations
@@ -62,22 +62,23 @@ _FEEDS_ACCURACY = frozenset({"fhddm"})
 
 _MAX_SCALED_ERROR = 10.0
 _FAST_LEVEL_RATE = 0.02  # during warm-up the error falls steeply: the level follows it
-_SLOW_LEVEL_RATE = 0.001  # afterwards it moves slowly, so that a gradual drift is not absorbed
+_SLOW_LEVEL_RATE = 0.002  # afterwards it moves slowly, so that a gradual drift is not absorbed
 _RECENT_RATE = 0.02  # a short average of the loss: above the level, a rise is suspected
 _MIN_SEGMENT = 10  # fewest events on either side of a change point
-_MIN_EVIDENCE = 50  # fewest latest events a rise is judged on: short bursts of errors are common
+_MIN_EVIDENCE = 100  # fewest latest events a rise is judged on: bursts of errors are no drift
 _MIN_BASELINE = 100  # fewest events the level before a rise is measured on
-_MIN_Z = 4.0  # a rise must stand out of its own noise by this many standard errors
+_MAX_BASELINE = 1000  # and most: the latest level counts, not the learning curve before it
+_MIN_Z = 4.5  # a rise must stand out of its own noise by this many standard errors
+_WARNING_Z = 3.0  # a warning, of half the effect size, by this many
 _WATCH = 500  # events a rise that failed the gate is looked for again (River forgets it at once)
-_WATCH_EVIDENCE = 100  # fewest events since its onset that a rise found so is reported on
-_WATCH_Z = 5.0  # and its standard errors: many looks need plainer evidence than one
+_WATCH_Z = 5.5  # standard errors a rise found so needs: many looks need plainer evidence than one
 _RETRY = 10  # while watching, or within a warning episode, estimate again this often (events)
 _WARNING_QUIET = 100  # events without River's warning flag that end a warning episode
 
 
 @dataclass(frozen=True)
 class ConceptSignal:
-    """A rise of the model's error, reported by `ConceptDetector.update` (evidence for the guard)."""
+    """A rise of the model's error reported by `ConceptDetector.update`: evidence for the guard."""
 
     at: int  # event index (of the labeled event) when it fired
     detector: str  # "concept:adwin", "concept:ddm", ...
@@ -103,6 +104,11 @@ class ConceptDetector:
     absolute error for regression. `baseline()` is the loss level (in the units given to `update`)
     of the latest normal period; `reset()` starts afresh, warm-up included, once the guard has
     resolved a quarantine. Updates count in the order they come; `index` is only recorded.
+
+    Of the detectors, ADWIN is the default: quick, and silent on stationary streams. KSWIN runs a
+    SciPy KS test per event (~0.3 ms) and barely sees a change of a 0/1 rate; FHDDM (fed 1 - loss:
+    River's FHDDM watches accuracy) and HDDM_W only see large rises; EDDM and Page-Hinkley alarm
+    often on noise, which the gate swallows.
     """
 
     def __init__(
@@ -123,14 +129,15 @@ class ConceptDetector:
         if task == "regression" and name in BINARY_DETECTORS:
             allowed = tuple(d for d in DETECTORS if d not in BINARY_DETECTORS)
             raise ValueError(
-                f"concept detector {name!r} takes 0/1 losses only; for regression use one of {allowed}"
+                f"concept detector {name!r} takes 0/1 losses only; "
+                f"for regression use one of {allowed}"
             )
         if not min_increase > 0:
             raise ValueError(f"min_increase must be > 0, got {min_increase}")
         if not min_ratio > 1:
             raise ValueError(f"min_ratio must be > 1, got {min_ratio}")
-        if history < _MIN_BASELINE + _WATCH_EVIDENCE:
-            raise ValueError(f"history must be >= {_MIN_BASELINE + _WATCH_EVIDENCE}, got {history}")
+        if history < _MIN_BASELINE + _MIN_EVIDENCE:
+            raise ValueError(f"history must be >= {_MIN_BASELINE + _MIN_EVIDENCE}, got {history}")
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {warmup}")
         self.name = name
@@ -160,6 +167,7 @@ class ConceptDetector:
         self._retry_at = 0
         self._in_warning = False
         self._warned = False
+        self._warned_onset: int | None = None
         self._quiet = 0
         self._warning_retry_at = 0
 
@@ -184,7 +192,7 @@ class ConceptDetector:
         if self._updates <= self.warmup:
             if self._updates == self.warmup:
                 # Detectors that keep statistics since their start (DDM, HDDM, Page-Hinkley) would
-                # remember the steep fall of the warm-up and be blunt: start them on a learned model.
+                # remember the steep fall of the warm-up and be blunt: restart on a learned model.
                 self._river = _RIVER_CLASSES[self.name](**self.params)
             return None
         if river.drift_detected:  # River resets itself on the next update: act now
@@ -245,7 +253,7 @@ class ConceptDetector:
         if estimate is None:  # the error fell
             self._watch_until = 0
             return None
-        if self._passes(estimate, 1.0):
+        if self._passes(estimate, "drift"):
             return self._report(index, estimate)
         # Too small or too unclear so far (or the alarm came a few events after the change). River's
         # detector forgets it on the next update: look again for a while, on plainer evidence,
@@ -257,19 +265,20 @@ class ConceptDetector:
     def _on_watch(self, index: int) -> ConceptSignal | None:
         self._retry_at = self._updates + _RETRY
         estimate = self._estimate()
-        if estimate is None or estimate.kept < _WATCH_EVIDENCE or estimate.z < _WATCH_Z:
+        if estimate is None or estimate.z < _WATCH_Z:
             return None
-        return self._report(index, estimate) if self._passes(estimate, 1.0) else None
+        return self._report(index, estimate) if self._passes(estimate, "drift") else None
 
     def _report(self, index: int, estimate: _Estimate) -> ConceptSignal:
         self._drift_before = estimate.before
         self._valid = min(estimate.kept, self._valid)  # the new period starts at the onset
         self._watch_until = 0
         self._in_warning = False
-        return self._signal(index, "drift", estimate, 1.0)
+        self._warned_onset = None
+        return self._signal(index, "drift", estimate)
 
     def _on_warning_flag(self, index: int, flag: bool) -> ConceptSignal | None:
-        """At most one warning per episode of River's warning flag (which flickers)."""
+        """One warning per episode of a rise, however often River's warning flag flickers."""
         if not flag:
             self._quiet += 1
             if self._in_warning and self._quiet >= _WARNING_QUIET:
@@ -282,10 +291,13 @@ class ConceptDetector:
             return None
         self._warning_retry_at = self._updates + _RETRY
         estimate = self._estimate()
-        if estimate is None or not self._passes(estimate, 0.5):
+        if estimate is None or not self._passes(estimate, "warning"):
             return None
         self._warned = True
-        return self._signal(index, "warning", estimate, 0.5)
+        last, self._warned_onset = self._warned_onset, estimate.onset
+        if last is not None and abs(estimate.onset - last) < _MIN_EVIDENCE:
+            return None
+        return self._signal(index, "warning", estimate)
 
     # -- estimation ----------------------------------------------------------------------------
 
@@ -294,8 +306,8 @@ class ConceptDetector:
 
         `change_point` finds one change; if it is a fall (the model improving), the search goes on
         after it, so that an old fall does not hide a recent rise. The level before a rise is
-        measured on at least `_MIN_BASELINE` events, reaching back over such a fall if need be: a
-        segment picked by the search, starting where the error fell, starts low.
+        measured on the latest `_MIN_BASELINE` to `_MAX_BASELINE` events, reaching back over such a
+        fall if need be: a segment picked by the search, starting where the error fell, starts low.
         """
         n, end = self._valid, self._next
         order = np.arange(end - n, end) % self.history
@@ -309,35 +321,41 @@ class ConceptDetector:
             k = change_point(segment, min_size=_MIN_SEGMENT)
             if segment[k:].mean() > segment[:k].mean():
                 onset = start + k
-                first = max(0, min(start, onset - _MIN_BASELINE))
+                first = max(0, onset - _MAX_BASELINE, min(start, onset - _MIN_BASELINE))
                 return _Estimate(
                     before=float(losses[first:onset].mean()),
                     head=onset - first,
                     spread=spread,
-                    tail_sum=float(losses[onset:].sum()),
+                    after=float(losses[onset:].mean()),
                     kept=n - onset,
-                    judged=float(losses[min(onset, n - _MIN_EVIDENCE) :].mean()),
+                    judged=float(losses[max(0, min(onset, n - _MIN_EVIDENCE)) :].mean()),
                     onset=int(index[onset]),
                     first=int(index[first]),
                 )
             start += k
         return None
 
-    def _passes(self, rise: _Estimate, share: float) -> bool:
-        """The effect-size gate (`share` of it for warnings), and a rise plain in our own data."""
-        if rise.head < _MIN_BASELINE or rise.z < share * _MIN_Z:
-            return False
+    def _threshold(self, level: str) -> float:
+        """The effect-size gate: an increase (classification) or a ratio; half of it to warn."""
+        share = 1.0 if level == "drift" else 0.5
         if self.task == "classification":
-            return rise.judged - rise.before >= share * self.min_increase
-        return rise.judged >= rise.before * (1 + share * (self.min_ratio - 1))
+            return share * self.min_increase
+        return 1 + share * (self.min_ratio - 1)
 
-    def _signal(self, index: int, level: str, estimate: _Estimate, share: float) -> ConceptSignal:
+    def _passes(self, rise: _Estimate, level: str) -> bool:
+        """The effect-size gate, and a rise plain in our own data."""
+        if rise.head < _MIN_BASELINE or rise.z < (_MIN_Z if level == "drift" else _WARNING_Z):
+            return False
+        after = min(rise.judged, rise.after)  # so that the signal shows what passed
         if self.task == "classification":
-            statistic, unit, threshold = "mean_loss", 1.0, share * self.min_increase
+            return after - rise.before >= self._threshold(level)
+        return after >= rise.before * self._threshold(level)
+
+    def _signal(self, index: int, level: str, estimate: _Estimate) -> ConceptSignal:
+        if self.task == "classification":
+            statistic, unit = "mean_loss", 1.0
         else:  # in units of the reference level, which is frozen while a rise is suspected
-            statistic, unit, threshold = "scaled_abs_error", self._level or 1.0, 1 + share * (
-                self.min_ratio - 1
-            )
+            statistic, unit = "scaled_abs_error", self._level or 1.0
         return ConceptSignal(
             at=int(index),
             detector=self._label,
@@ -346,7 +364,7 @@ class ConceptDetector:
             statistic=statistic,
             before=estimate.before / unit,
             after=estimate.after / unit,
-            threshold=threshold,
+            threshold=self._threshold(level),
             onset=estimate.onset,
             window=(estimate.first, int(index)),
         )
@@ -359,25 +377,18 @@ class _Estimate:
     before: float  # mean loss before the onset (over `head` events)
     head: int
     spread: float  # standard deviation of the loss over the whole period
-    tail_sum: float  # sum of the losses since the onset (over `kept` events)
+    after: float  # mean loss since the onset (over `kept` events)
     kept: int
     judged: float  # mean since the onset, or over the last _MIN_EVIDENCE events if more
     onset: int  # event index of the first event after the change
     first: int  # event index of the first event before it that was used
 
     @property
-    def after(self) -> float:
-        return self.tail_sum / self.kept
-
-    @property
     def z(self) -> float:
-        return _z(self.judged - self.before, self.spread, self.head, max(self.kept, _MIN_EVIDENCE))
-
-
-def _z(rise: float, spread: float, head: int, tail: int) -> float:
-    """A rise in units of its standard error, between segments of `head` and `tail` events."""
-    error = spread * math.sqrt(1 / head + 1 / tail)
-    return rise / error if error > 0 else (math.inf if rise > 0 else 0.0)
+        """The judged rise in units of its standard error."""
+        error = self.spread * math.sqrt(1 / self.head + 1 / max(self.kept, _MIN_EVIDENCE))
+        rise = self.judged - self.before
+        return rise / error if error > 0 else (math.inf if rise > 0 else 0.0)
 
 
 def _check_params(name: str, params: dict) -> dict:

@@ -89,7 +89,7 @@ class Contest:
         """Is the restored model's recent loss back at its pre-alarm level?
 
         Classifiers: the recent error rate is not significantly above the baseline (one-sided,
-        p >= 0.05). Regressors: the recent mean scaled loss is within `ratio` of the baseline.
+        p >= 0.05). Regressors: the recent mean absolute error is within `ratio` of the baseline.
         """
         recent = list(self._restored)[-self.recent:]
         n = len(recent)
