@@ -10,7 +10,15 @@
 
 from __future__ import annotations
 
+import re
+import time
+from bisect import bisect_left
+
+import prometheus_client.metrics
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from drift.decisions import ACTIONS, TRIGGERS
 from stream.events import REASONS
@@ -22,6 +30,66 @@ _SNAPSHOT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 
 MODES = ("learning", "quarantine", "paused")
 OUTCOMES = ("processed", "invalid")
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+class StepHistogram:
+    """A histogram observed once per event by the loop: a bisect and two list additions (0.2 us).
+
+    prometheus_client's `Histogram.observe` takes a lock for the sum and one for the bucket (0.6
+    us; the loop observes three per event). This one has no lock: the loop's thread is its only
+    writer, and the registry reads it at scrape time as a collector. Exposed exactly like a
+    `Histogram` without labels: `_bucket{le}` (cumulative, `+Inf` last), `_count`, `_sum`,
+    `_created`.
+
+    Counts and sum live in one list that a scrape copies in one C call, so the buckets and `_count`
+    always agree with each other; only `_sum` can be torn, by the single observation the loop may
+    be in the middle of (its bucket counted, its value not yet added). The next scrape includes it.
+    That is no worse than `Histogram`, which reads its sum and each bucket one at a time.
+
+    >>> registry = CollectorRegistry()
+    >>> h = StepHistogram("demo_seconds", "Demo.", (0.1, 1.0), registry)
+    >>> for value in (0.05, 0.1, 0.5, 5.0):
+    ...     h.observe(value)
+    >>> [registry.get_sample_value("demo_seconds_bucket", {"le": le}) for le in ("0.1", "1.0", "+Inf")]
+    [2.0, 3.0, 4.0]
+    >>> registry.get_sample_value("demo_seconds_count"), registry.get_sample_value("demo_seconds_sum")
+    (4.0, 5.65)
+    """
+
+    def __init__(self, name: str, documentation: str, buckets, registry: CollectorRegistry) -> None:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"invalid metric name {name!r}")
+        bounds = tuple(float(b) for b in buckets)
+        if not bounds or list(bounds) != sorted(set(bounds)) or bounds[-1] == float("inf"):
+            raise ValueError(f"{name}: buckets must be finite, distinct and ascending, got {buckets!r}")
+        self.name = name
+        self.documentation = documentation
+        self.bounds = bounds
+        self.created = time.time()
+        # [count of bucket 0, ..., count of +Inf, sum]: bucket i counts bounds[i-1] < value <= bounds[i]
+        self._state = [0] * (len(bounds) + 1) + [0.0]
+        self._les = [floatToGoString(b) for b in bounds] + ["+Inf"]
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        state = self._state
+        state[bisect_left(self.bounds, value)] += 1
+        state[-1] += value
+
+    def describe(self) -> list[HistogramMetricFamily]:
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self):
+        *counts, total = self._state.copy()  # one C call: see the class docstring
+        buckets, cumulative = [], 0.0
+        for le, count in zip(self._les, counts):
+            cumulative += count
+            buckets.append((le, cumulative))
+        family = HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)
+        if getattr(prometheus_client.metrics, "_use_created", True):  # as Histogram does
+            family.samples.append(Sample(self.name + "_created", {}, self.created))
+        yield family
 
 
 class Metrics:
@@ -39,17 +107,13 @@ class Metrics:
         self.invalid = Counter(
             "riverguard_invalid_events", "Events sent to the dead-letter topic, by reason.", ["reason"], registry=r
         )
-        self.predict_seconds = Histogram(
-            "riverguard_predict_duration_seconds", "predict_one latency.", buckets=_STEP_BUCKETS, registry=r
+        # Observed on every event by the loop: StepHistogram, not Histogram (see there).
+        self.predict_seconds = StepHistogram(
+            "riverguard_predict_duration_seconds", "predict_one latency.", _STEP_BUCKETS, r
         )
-        self.learn_seconds = Histogram(
-            "riverguard_learn_duration_seconds", "learn_one latency.", buckets=_STEP_BUCKETS, registry=r
-        )
-        self.e2e_lag = Histogram(
-            "riverguard_end_to_end_lag_seconds",
-            "Event timestamp to prediction published.",
-            buckets=_LAG_BUCKETS,
-            registry=r,
+        self.learn_seconds = StepHistogram("riverguard_learn_duration_seconds", "learn_one latency.", _STEP_BUCKETS, r)
+        self.e2e_lag = StepHistogram(
+            "riverguard_end_to_end_lag_seconds", "Event timestamp to prediction published.", _LAG_BUCKETS, r
         )
         self.consumer_lag = Gauge(
             "riverguard_consumer_lag_messages",

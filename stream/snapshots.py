@@ -18,6 +18,7 @@ verified file is ever unpickled.
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import hmac
 import io
@@ -25,6 +26,7 @@ import json
 import os
 import pickle
 import platform
+import random
 import secrets
 import struct
 import time
@@ -118,7 +120,7 @@ class SnapshotStore:
             raise SnapshotError(f"snapshot reason must be one of {REASONS}, got {reason!r}")
         seq = self._next_seq()
         snap_id = f"s{seq:06d}-{secrets.token_hex(3)}"
-        payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = dumps_state(state)
         meta = SnapshotMeta(
             id=snap_id,
             seq=seq,
@@ -267,6 +269,47 @@ class SnapshotStore:
             # A validly signed old snapshot copied under a newer name would rewind the offsets.
             raise SnapshotRefused(f"{path}: holds snapshot {meta.id!r}, not the one its name says; refusing it")
         return meta, body[start + meta_len:]
+
+
+# -- pickling ----------------------------------------------------------------------------------
+
+
+def dumps_state(state: Any) -> bytes:
+    """`pickle.dumps(state)`, with `random.Random` generators pickled compactly (see `restore_random`)."""
+    buffer = io.BytesIO()
+    _StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+    return buffer.getvalue()
+
+
+def restore_random(version: int, words: bytes, gauss_next: float | None) -> random.Random:
+    """A `random.Random` in exactly the state `_reduce_random` saved: it continues the same sequence.
+
+    Snapshots name this function (`stream.snapshots.restore_random`) and its arguments: the state
+    version, the generator's words as little-endian uint32 (whatever the machine: snapshots move
+    between hosts), and the pending Gaussian. Keep the name and the signature while old snapshots
+    may still be loaded.
+    """
+    rng = random.Random(0)  # a cheap seed (no urandom): setstate replaces it
+    rng.setstate((version, struct.unpack(f"<{len(words) // 4}I", words), gauss_next))
+    return rng
+
+
+def _reduce_random(rng: random.Random):
+    version, state, gauss_next = rng.getstate()
+    return restore_random, (version, struct.pack(f"<{len(state)}I", *state), gauss_next)
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles a Mersenne Twister's 625 words as 2.5 KB of bytes, not 625 pickled ints (3.7 KB).
+
+    River gives every Gaussian estimator its own `random.Random`: after 50k events a Hoeffding tree
+    holds 324, nearly all of its snapshot (1.2 MB, 16 ms to pickle, 18 ms to load; this way 0.84 MB,
+    6 ms and 9 ms). Exact type only: subclasses keep their own `__reduce__`. Loading needs nothing
+    special: `pickle.loads` calls `restore_random`.
+    """
+
+    dispatch_table = copyreg.dispatch_table.copy()
+    dispatch_table[random.Random] = _reduce_random
 
 
 def read_meta_unverified(path: Path) -> SnapshotMeta | None:

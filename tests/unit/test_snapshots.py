@@ -340,3 +340,87 @@ def test_pickle_protocol_round_trips_through_bytes_exactly(store):
     loaded = store.load(write(store, state).id).state
 
     assert pickle.dumps(loaded) == pickle.dumps(state)
+
+
+# -- random.Random, pickled compactly ----------------------------------------------------------
+
+import random  # noqa: E402  (appended section)
+import struct  # noqa: E402
+
+from stream.models import build_model  # noqa: E402
+from stream.snapshots import dumps_state, restore_random  # noqa: E402
+
+
+def _used_generator(seed: int) -> random.Random:
+    rng = random.Random(seed)
+    rng.random()
+    rng.gauss(0.0, 1.0)  # leaves the second of a Gaussian pair in the state (gauss_next)
+    return rng
+
+
+def test_a_generator_resumes_exactly_where_it_was():
+    rng = _used_generator(7)
+    restored = pickle.loads(dumps_state(rng))
+
+    assert type(restored) is random.Random
+    assert restored.getstate() == rng.getstate()
+    assert [restored.gauss(0, 1) for _ in range(5)] == [rng.gauss(0, 1) for _ in range(5)]
+    assert [restored.getrandbits(64) for _ in range(700)] == [rng.getrandbits(64) for _ in range(700)]
+
+
+def test_a_generator_pickles_smaller_than_plain_pickle():
+    rng = _used_generator(7)
+
+    assert len(dumps_state(rng)) < 0.75 * len(pickle.dumps(rng, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def test_the_compact_form_is_little_endian_words_read_by_restore_random():
+    """Old snapshots call `stream.snapshots.restore_random(version, words, gauss_next)`: the name,
+    the arguments and the byte order are a file format and must not change."""
+    rng = _used_generator(11)
+    version, words, gauss_next = rng.getstate()
+
+    restored = restore_random(version, struct.pack(f"<{len(words)}I", *words), gauss_next)
+
+    assert restored.getstate() == rng.getstate()
+    payload = dumps_state(rng)
+    assert b"stream.snapshots" in payload and b"restore_random" in payload
+
+
+class Seeded(random.Random):
+    """A subclass: pickled by its own (inherited) `__reduce__`, not the compact form."""
+
+
+def test_shared_generators_stay_shared_and_subclasses_keep_their_own_pickling():
+    shared, own = _used_generator(3), Seeded(5)
+    a, b, c = pickle.loads(dumps_state([shared, shared, own]))
+
+    assert a is b and a.getstate() == shared.getstate()
+    assert type(c) is Seeded and c.getstate() == own.getstate()
+    assert b"restore_random" not in dumps_state(own)
+
+
+def test_a_model_with_generators_continues_identically_after_a_snapshot(store):
+    """River's Hoeffding tree holds a `random.Random` in every Gaussian estimator of every leaf."""
+    from river import proba
+
+    from stream.scenarios import generate
+
+    events = list(generate("stationary", 1200, seed=4))
+    model = build_model(preset="hoeffding_tree")
+    for e in events[:800]:
+        model.learn_one(e["x"], e["y"])
+    gaussian = proba.Gaussian(seed=9)
+    for value in (1.0, 2.5, 4.0):
+        gaussian.update(value)
+    gaussian._rng.random()
+
+    loaded = store.load(write(store, {"model": model, "gaussian": gaussian}).id).state
+    copy, gaussian_copy = loaded["model"], loaded["gaussian"]
+
+    assert [gaussian_copy.sample() for _ in range(20)] == [gaussian.sample() for _ in range(20)]
+    for e in events[800:]:
+        assert copy.predict_proba_one(e["x"]) == model.predict_proba_one(e["x"])
+        copy.learn_one(e["x"], e["y"])
+        model.learn_one(e["x"], e["y"])
+    assert pickle.dumps(copy) == pickle.dumps(pickle.loads(pickle.dumps(model)))
