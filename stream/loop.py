@@ -132,7 +132,7 @@ class Loop:
         t0 = time.perf_counter()
         if self.classifier:
             proba = self.model.predict_proba_one(x)
-            y_pred = max(proba, key=proba.get) if proba else None
+            y_pred = _argmax(proba)
         else:
             proba = None
             y_pred = self.model.predict_one(x)
@@ -142,7 +142,8 @@ class Loop:
 
     def _publish(self, event, y_pred, proba) -> None:
         now = time.time()
-        message = {"id": event.id, "y_pred": y_pred, "model": self.lineage, "mode": self.guard.mode.value, "ts": now}
+        # Mode is a str enum: orjson writes its value, and skipping `.value` is measurably cheaper.
+        message = {"id": event.id, "y_pred": y_pred, "model": self.lineage, "mode": self.guard.mode, "ts": now}
         if proba is not None:
             message["proba"] = proba
         key = event.id.encode() if event.id is not None else None
@@ -247,6 +248,15 @@ class Loop:
         }
         status.update(extra)
         self.status = status
+
+
+def _argmax(proba: dict):
+    """The most probable label (the first on ties, like max()); None for an empty dict."""
+    best, best_p = None, None
+    for label, p in proba.items():
+        if best_p is None or p > best_p:
+            best, best_p = label, p
+    return best
 
 
 def _no_executor(decisions: list[Decision]) -> None:

@@ -18,12 +18,22 @@ Incidents are passing faults of the feed (the guard should restore the old model
 changes (``*_change``) are real changes of the world (the guard should adopt a new model).
 To add an incident: write an effect function, register it in `_EFFECTS` and `INCIDENT_KINDS`, and
 add a scenario that uses it to `_CATALOGUE`.
+
+Every scenario also runs on another base stream (``base=``, one of `BASES`): streams the guard was
+never tuned on, for hold-out benchmarks. Features are then named ``x0``, ``x1``, ...; an incident
+that names no feature picks the base's first numeric ones.
+
+>>> [inc.feature for inc in describe("swapped_columns", 10, base="sea")]
+[('x0', 'x1')]
+>>> sorted(next(generate("unit_change", 1, base="sine"))["x"])
+['x0', 'x1']
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -39,6 +49,82 @@ _AGRAWAL_FEATURES = ("salary", "commission", "age", "elevel", "car", "zipcode", 
 # Nominal integer codes: as strings they say "category", not "amount".
 _NOMINAL = {"car": "car-", "zipcode": "zip-"}
 _FRIEDMAN_FEATURES = tuple(f"x{i}" for i in range(10))
+
+
+def _names(keys) -> tuple[str, ...]:
+    return tuple(f"x{k}" for k in keys)
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A River generator as a base stream: `make(seed, concept)` builds it for one concept.
+
+    `concepts` is the (old, new) pair a real change switches between (None: the base has one
+    concept only); both draw identical features for the same seed, so only the labels differ.
+    `nominal` features are category codes (no arithmetic incidents); `offset` is the default
+    ``offset_shift``, about the features' range.
+    """
+
+    description: str
+    task: str
+    features: tuple[str, ...]
+    make: Callable[[int, object], object]
+    concepts: tuple | None = None
+    nominal: frozenset = frozenset()
+    offset: float = 1.0
+
+    def default_feature(self, arity: int | None):
+        numeric = [f for f in self.features if f not in self.nominal]
+        if arity == 1:
+            return numeric[0]
+        return tuple(numeric[:2]) if arity == 2 or len(numeric) > 2 else tuple(numeric[:1])
+
+
+_BASES: dict[str, _Base] = {
+    "agrawal": _Base(
+        "Agrawal loan approval, functions 6 -> 5 (classification)", "classification", _AGRAWAL_FEATURES,
+        lambda seed, c: synth.Agrawal(classification_function=c, seed=seed), CONCEPTS,
+        frozenset(_NOMINAL), offset=50000.0,
+    ),
+    "friedman": _Base(
+        "Friedman #1; FriedmanDrift's global change (the features swap roles) as the new concept",
+        "regression", _FRIEDMAN_FEATURES,
+        # FriedmanDrift draws exactly as Friedman does; position (0, max) means "always drifted".
+        lambda seed, c: synth.Friedman(seed=seed) if c == 0
+        else synth.FriedmanDrift(drift_type="gra", position=(0, sys.maxsize), seed=seed),
+        (0, 1),
+    ),
+    "sea": _Base(
+        "SEA, thresholds 7 -> 9.5 (variants 2 -> 3; ~20% of labels differ)", "classification", _names(range(3)),
+        lambda seed, c: synth.SEA(variant=c, seed=seed), (2, 3), offset=10.0,
+    ),
+    "hyperplane": _Base(
+        "rotating Hyperplane without rotation, 10 features, 5% label noise", "classification", _names(range(10)),
+        lambda seed, c: synth.Hyperplane(seed=seed, n_features=10, mag_change=0.0),
+    ),
+    "rbf": _Base(
+        "RandomRBF, 10 features, 50 centroids", "classification", _names(range(10)),
+        lambda seed, c: synth.RandomRBF(seed_model=seed, seed_sample=seed, n_features=10),
+    ),
+    "sine": _Base(
+        "Sine, SINE1 -> SINE2 (functions 0 -> 2; ~27% of labels differ)", "classification", _names(range(2)),
+        lambda seed, c: synth.Sine(classification_function=c, seed=seed), (0, 2),
+    ),
+    "mixed": _Base(
+        "Mixed (two boolean, two numeric features), function 0 -> its reversal 1", "classification",
+        _names(range(4)), lambda seed, c: synth.Mixed(classification_function=c, seed=seed), (0, 1),
+        frozenset({"x0", "x1"}),
+    ),
+    "planes2d": _Base(
+        "Planes2D (10 features in {-1, 0, 1}; regression)", "regression", _names(range(1, 11)),
+        lambda seed, c: synth.Planes2D(seed=seed),
+    ),
+    "mv": _Base(
+        "Mv (numeric and categorical features; regression)", "regression", _names(range(1, 11)),
+        lambda seed, c: synth.Mv(seed=seed), nominal=frozenset({"x3", "x7", "x8"}), offset=10.0,
+    ),
+}
+BASES: dict[str, str] = {name: b.description for name, b in _BASES.items()}
 
 INCIDENT_KINDS = {
     "unit_change": "feature multiplied by `factor` (e.g. cents instead of dollars)",
@@ -136,6 +222,14 @@ _CATALOGUE: dict[str, _Scenario] = {
         "Friedman #1; `x0` ×1000 during the middle fifth", "friedman", "unit_change",
         {"feature": "x0", "factor": 1000.0},
     ),
+    "regression_concept_change": _Scenario(
+        "Friedman #1; abrupt switch to FriedmanDrift's global change at the middle: a real change",
+        "friedman", "abrupt_change",
+    ),
+    "regression_gradual_change": _Scenario(
+        "Friedman #1 gives way to FriedmanDrift's global change over the middle fifth: a real change",
+        "friedman", "gradual_change",
+    ),
     "demo": _Scenario(
         "Agrawal; `salary` sent in cents (×100) during the middle fifth, then fixed",
         "agrawal", "unit_change", {"feature": "salary", "factor": 100.0},
@@ -143,7 +237,7 @@ _CATALOGUE: dict[str, _Scenario] = {
 }
 
 SCENARIOS: dict[str, str] = {name: s.description for name, s in _CATALOGUE.items()}
-_COMMON_PARAMS = ("start", "end", "feature", "factor")
+_COMMON_PARAMS = ("start", "end", "feature", "factor", "base")
 # How many features each incident kind names (2: a pair, None: one or more).
 _FEATURE_ARITY = {
     "unit_change": 1, "offset_shift": 1, "stuck_sensor": 1, "zeroed_sensor": 1,
@@ -152,13 +246,13 @@ _FEATURE_ARITY = {
 _ARITHMETIC = frozenset({"unit_change", "offset_shift"})
 
 
-def task(name: str) -> str:
-    """``"classification"`` or ``"regression"``.
+def task(name: str, base: str | None = None) -> str:
+    """``"classification"`` or ``"regression"`` (of scenario `name`, run on `base` if given).
 
-    >>> task("regression_unit_change")
-    'regression'
+    >>> task("regression_unit_change"), task("unit_change", base="planes2d")
+    ('regression', 'regression')
     """
-    return "regression" if _scenario(name).base == "friedman" else "classification"
+    return _base(_scenario(name), base).task
 
 
 def describe(name: str, n: int, seed: int = 42, **params) -> tuple[Incident, ...]:
@@ -171,6 +265,7 @@ def describe(name: str, n: int, seed: int = 42, **params) -> tuple[Incident, ...
     """
     scenario = _scenario(name)
     _check_params(name, scenario, params)
+    base = _base(scenario, params.get("base"))
     if n < 0:
         raise ValueError(f"n must be a number of events >= 0, got {n!r}")
     if scenario.kind is None:
@@ -183,23 +278,35 @@ def describe(name: str, n: int, seed: int = 42, **params) -> tuple[Incident, ...
             f"got start={start!r}, end={end!r}"
         )
     if scenario.kind in CHANGE_KINDS:
+        if base.concepts is None:
+            raise ValueError(f"scenario {name!r}: base {params['base']!r} has one concept only; "
+                             f"bases with two: {', '.join(b for b, v in _BASES.items() if v.concepts)}")
         first = Incident(scenario.kind, start, end)
         if scenario.kind != "recurring_change":
             return (first,)
         # The new concept comes back after a stretch of the old one as long as its first visit.
         again = Incident(scenario.kind, min(n, 2 * end - start), min(n, 3 * end - 2 * start))
         return (first, again) if again.start < again.end else (first,)
-    feature = _check_feature(name, scenario, params.get("feature", scenario.defaults.get("feature")))
-    factor = _check_factor(name, scenario.kind, params.get("factor", scenario.defaults.get("factor")))
+    if scenario.kind == "flipped_labels" and base.task != "classification":
+        raise ValueError(f"scenario {name!r} flips binary labels; base {params['base']!r} is a regression")
+    default_feature, default_factor = scenario.defaults.get("feature"), scenario.defaults.get("factor")
+    if params.get("base", scenario.base) != scenario.base:
+        # The catalogue's defaults name the usual base's columns and scales.
+        arity = _FEATURE_ARITY[scenario.kind]
+        default_feature = base.default_feature(arity) if arity != 0 else None
+        default_factor = base.offset if scenario.kind == "offset_shift" else default_factor
+    feature = _check_feature(name, scenario, base, params.get("feature", default_feature))
+    factor = _check_factor(name, scenario.kind, params.get("factor", default_factor))
     return (Incident(scenario.kind, start, end, feature, factor),)
 
 
 def generate(name: str, n: int, seed: int = 42, **params) -> Iterator[dict]:
     """Yield `n` events of scenario `name`: ``{"id", "ts", "x", "y"}``.
 
-    `params` override the incident's ``start``, ``end``, ``feature`` and ``factor``; Agrawal-based
-    scenarios also take ``categoricals="number"`` (default: every feature a float, which plain
-    linear models need) or ``"string"`` (``car`` and ``zipcode`` as category names).
+    `params` override the incident's ``start``, ``end``, ``feature`` and ``factor``, and the base
+    stream (``base``, one of `BASES`); Agrawal-based scenarios also take ``categoricals="number"``
+    (default: every feature a float, which plain linear models need) or ``"string"`` (``car`` and
+    ``zipcode`` as category names).
 
     >>> [round(e["y"], 3) for e in generate("regression", 3, seed=7)]
     [5.783, 17.31, 11.948]
@@ -213,7 +320,7 @@ def generate(name: str, n: int, seed: int = 42, **params) -> Iterator[dict]:
     changes = [inc for inc in incidents if inc.kind in CHANGE_KINDS]
     noise = random.Random(f"{seed}-noise")
     held: dict[Incident, object] = {}
-    rows = _rows(scenario.base, seed, changes)
+    rows = _rows(_base(scenario, params.get("base")), seed, changes)
     for i, (x, y) in enumerate(itertools.islice(rows, n)):
         for incident, effect in effects:
             if incident.covers(i):
@@ -223,21 +330,29 @@ def generate(name: str, n: int, seed: int = 42, **params) -> Iterator[dict]:
         yield {"id": f"e-{i:07d}", "ts": BASE_TS + i * TS_STEP, "x": x, "y": y}
 
 
-def _rows(base: str, seed: int, changes: list[Incident]) -> Iterator[tuple[dict, object]]:
-    """The base stream as (x, y) with float features, endless; labels switch concept per `changes`."""
-    if base == "friedman":
-        for x, y in synth.Friedman(seed=seed):
-            yield {f"x{k}": float(v) for k, v in x.items()}, float(y)
-        return
-    old, new = (synth.Agrawal(classification_function=c, seed=seed) for c in CONCEPTS)
+def _rows(base: _Base, seed: int, changes: list[Incident]) -> Iterator[tuple[dict, object]]:
+    """The base stream as (x, y), endless; labels switch concept per `changes`.
+
+    Numbers become floats (booleans too), text stays text; integer feature keys become ``x<k>``.
+    """
+    label = int if base.task == "classification" else float
+    old = base.make(seed, base.concepts[0] if base.concepts else None)
     if not changes:
         for x, y in old:
-            yield {k: float(v) for k, v in x.items()}, int(y)
+            yield _features(x), label(y)
         return
     # Both generators share the seed, so they draw identical features: only the concept differs.
+    new = base.make(seed, base.concepts[1])
     chooser = random.Random(f"{seed}-concept")
     for i, ((x, y_old), (_, y_new)) in enumerate(zip(old, new)):
-        yield {k: float(v) for k, v in x.items()}, int(y_new if _new_concept(changes, i, chooser) else y_old)
+        yield _features(x), label(y_new if _new_concept(changes, i, chooser) else y_old)
+
+
+def _features(x: dict) -> dict:
+    return {
+        (k if isinstance(k, str) else f"x{k}"): (v if isinstance(v, str) else float(v))
+        for k, v in x.items()
+    }
 
 
 def _new_concept(changes: list[Incident], index: int, chooser: random.Random) -> bool:
@@ -300,6 +415,13 @@ _EFFECTS: dict[str, Callable] = {
 }
 
 
+def _base(scenario: _Scenario, name: str | None) -> _Base:
+    try:
+        return _BASES[name or scenario.base]
+    except KeyError:
+        raise ValueError(f"unknown base {name!r}; known: {', '.join(_BASES)}") from None
+
+
 def _scenario(name: str) -> _Scenario:
     try:
         return _CATALOGUE[name]
@@ -308,7 +430,8 @@ def _scenario(name: str) -> _Scenario:
 
 
 def _check_params(name: str, scenario: _Scenario, params: dict) -> None:
-    allowed = _COMMON_PARAMS + (("categoricals",) if scenario.base == "agrawal" else ())
+    base = params.get("base", scenario.base)
+    allowed = _COMMON_PARAMS + (("categoricals",) if base == "agrawal" else ())
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise TypeError(f"scenario {name!r} takes parameters {', '.join(allowed)}; got {', '.join(unknown)}")
@@ -324,9 +447,9 @@ def _default_window(kind: str, n: int) -> tuple[int, int]:
     return 2 * n // 5, 3 * n // 5
 
 
-def _check_feature(name: str, scenario: _Scenario, feature) -> str | tuple[str, ...] | None:
+def _check_feature(name: str, scenario: _Scenario, base: _Base, feature) -> str | tuple[str, ...] | None:
     arity = _FEATURE_ARITY[scenario.kind]
-    known = _AGRAWAL_FEATURES if scenario.base == "agrawal" else _FRIEDMAN_FEATURES
+    known = base.features
     if arity == 0:
         if feature is not None:
             raise TypeError(f"scenario {name!r} changes labels: it takes no feature, got {feature!r}")
@@ -339,7 +462,7 @@ def _check_feature(name: str, scenario: _Scenario, feature) -> str | tuple[str, 
     if arity == 1:
         if len(names) != 1:
             raise ValueError(f"scenario {name!r}: expected one feature, got {feature!r}")
-        if scenario.kind in _ARITHMETIC and names[0] in _NOMINAL:
+        if scenario.kind in _ARITHMETIC and names[0] in base.nominal:
             raise ValueError(f"scenario {name!r}: {names[0]!r} is a category code; pick a numeric feature")
         return names[0]
     if arity == 2 and len(set(names)) != 2:

@@ -9,6 +9,7 @@ import pytest
 
 from stream.scenarios import (
     BASE_TS,
+    BASES,
     CHANGE_KINDS,
     INCIDENT_KINDS,
     SCENARIOS,
@@ -173,6 +174,13 @@ def test_string_categoricals():
         ("concept_change", {"factor": 2.0}, TypeError, "no feature or factor"),
         ("regression", {"categoricals": "string"}, TypeError, "categoricals"),
         ("stationary", {"categoricals": "words"}, ValueError, "'number' or 'string'"),
+        ("unit_change", {"base": "nope"}, ValueError, "unknown base 'nope'"),
+        ("concept_change", {"base": "hyperplane"}, ValueError, "one concept only"),
+        ("flipped_labels", {"base": "planes2d"}, ValueError, "regression"),
+        ("unit_change", {"base": "sea", "feature": "salary"}, ValueError, "unknown feature 'salary'"),
+        ("unit_change", {"base": "mixed", "feature": "x0"}, ValueError, "category"),
+        ("offset_shift", {"base": "mv", "feature": "x3"}, ValueError, "category"),
+        ("unit_change", {"base": "sea", "categoricals": "string"}, TypeError, "categoricals"),
     ],
 )
 def test_bad_parameters_are_named(name, params, error, words):
@@ -182,3 +190,69 @@ def test_bad_parameters_are_named(name, params, error, words):
 
 def test_change_kinds_are_incident_kinds():
     assert CHANGE_KINDS <= set(INCIDENT_KINDS)
+
+
+# -- other base streams (hold-out benchmarks) -----------------------------------------------------
+
+
+def plain_name(base: str) -> str:
+    return "stationary" if task("stationary", base) == "classification" else "regression"
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_every_base_yields_valid_deterministic_events(base):
+    stream = events(plain_name(base), 300, seed=5, base=base)
+    expected_y = int if task("stationary", base) == "classification" else float
+    for event in stream:
+        assert event["x"] and all(isinstance(k, str) for k in event["x"])
+        assert all(isinstance(v, (float, str)) for v in event["x"].values())
+        assert all(math.isfinite(v) for v in event["x"].values() if isinstance(v, float))
+        assert type(event["y"]) is expected_y
+    assert orjson.loads(orjson.dumps(stream[0])) == stream[0]
+    assert stream == events(plain_name(base), 300, seed=5, base=base)
+    assert stream != events(plain_name(base), 300, seed=6, base=base)
+    if expected_y is int:
+        assert {e["y"] for e in stream} == {0, 1}
+
+
+def test_the_usual_base_is_the_default():
+    assert events("unit_change", base="agrawal") == events("unit_change")
+    assert events("regression_unit_change", base="friedman") == events("regression_unit_change")
+    assert events("regression") == events("stationary", base="friedman")
+
+
+@pytest.mark.parametrize("base", ["sea", "sine", "mixed", "friedman"])
+def test_concept_change_on_other_bases_changes_labels_only(base):
+    plain = events(plain_name(base), 2000, seed=9, base=base)
+    changed = events("concept_change", 2000, seed=9, base=base, start=1000)
+    assert all(a["x"] == b["x"] for a, b in zip(plain, changed))
+    assert all(a["y"] == b["y"] for a, b in zip(plain[:1000], changed[:1000]))
+    disagreement = sum(a["y"] != b["y"] for a, b in zip(plain[1000:], changed[1000:])) / 1000
+    assert disagreement > 0.15
+
+
+def test_regression_concept_changes():
+    plain = events("regression", 2000)
+    (abrupt,) = describe("regression_concept_change", 2000)
+    assert (abrupt.kind, abrupt.start, abrupt.end) == ("abrupt_change", 1000, 2000)
+    changed = events("regression_concept_change", 2000)
+    assert all(a["x"] == b["x"] for a, b in zip(plain, changed))
+    assert all(a["y"] == b["y"] for a, b in zip(plain[:1000], changed[:1000]))
+    assert all(a["y"] != b["y"] for a, b in zip(plain[1000:], changed[1000:]))
+    gradual = events("regression_gradual_change", 2000)
+    moved = [a["y"] != b["y"] for a, b in zip(plain, gradual)]
+    assert not any(moved[:800]) and sum(moved[800:900]) < sum(moved[1100:1200]) and all(moved[1200:])
+
+
+def test_other_bases_default_to_their_own_columns_and_scales():
+    (inc,) = describe("offset_shift", N, base="sea")
+    assert (inc.feature, inc.factor) == ("x0", 10.0)
+    assert describe("missing_features", N, base="hyperplane")[0].feature == ("x0", "x1")
+    assert describe("missing_features", N, base="sine")[0].feature == ("x0",)
+    assert describe("unit_change", N, base="mixed")[0].feature == "x2"  # x0, x1 are booleans
+    assert describe("stuck_sensor", N, base="mv")[0].feature == "x1"
+    plain, changed = events("stationary", base="rbf"), events("unit_change", base="rbf", feature="x3", factor=100)
+    assert changed[250]["x"]["x3"] == pytest.approx(plain[250]["x"]["x3"] * 100)
+    assert changed[300] == plain[300]
+    assert task("unit_change", base="planes2d") == "regression"
+    assert task("regression_unit_change", base="sea") == "classification"
