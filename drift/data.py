@@ -83,6 +83,9 @@ class Reference:
     end: int
     size: int  # valid events it was built from
     invalid_rate: float
+    # Features that only ever grow (or shrink) in the reference: a date, a counter, an id. They
+    # drift by construction, so they are known (not "new") but not compared.
+    clocks: tuple[str, ...] = ()
 
 
 def psi(recent: Sequence[float], reference: Sequence[float]) -> float:
@@ -197,7 +200,7 @@ class DataDriftDetector:
         xs = (list(self._recent_x) + pending)[-self.window:]
         if not xs or not reference.features:
             return math.inf
-        binning = _Binning(reference.features)
+        binning = _Binning(reference.features, reference.clocks)
         return float(binning.contributions(binning.count(binning.encode(xs))).sum(axis=1).max())
 
     def last_psi(self) -> dict[str, float]:
@@ -361,7 +364,7 @@ class DataDriftDetector:
     def _install(self, reference: Reference) -> None:
         """Compare with `reference`: bin the whole history under it and count the recent window."""
         self._reference = reference
-        self._binning = _Binning(reference.features)
+        self._binning = _Binning(reference.features, reference.clocks)
         self._codes = _Tail(self._history, len(reference.features), np.int16)
         xs = list(self._recent_x)
         if xs:
@@ -398,13 +401,32 @@ def build_reference(xs: Sequence[dict], start: int, end: int, invalid_rate: floa
     [('n', 'discrete', (0.0, 1.0, 2.0), ()), ('c', 'categorical', (), ('a', 'b'))]
     """
     xs = list(xs)
-    features = [_bin_feature(name, [x.get(name) for x in xs], discrete_max_unique, max_categories)
-                for name in dict.fromkeys(k for x in xs for k in x)]
-    binning = _Binning(features)
+    columns = {name: [x.get(name) for x in xs] for name in dict.fromkeys(k for x in xs for k in x)}
+    clocks = tuple(name for name, column in columns.items() if _is_clock(column, discrete_max_unique))
+    features = [_bin_feature(name, column, discrete_max_unique, max_categories)
+                for name, column in columns.items() if name not in clocks]
+    binning = _Binning(features, clocks)
     mass = np.where(binning.used, _smooth(binning.count(binning.encode(xs)), binning.used), 0.0)
     features = [replace(f, mass=tuple(m[:n].tolist()))
                 for f, m, n in zip(features, mass, binning.bins)]
-    return Reference(tuple(features), start, end, len(xs), invalid_rate)
+    return Reference(tuple(features), start, end, len(xs), invalid_rate, clocks)
+
+
+def _is_clock(column: list, discrete_max_unique: int) -> bool:
+    """A numeric feature that never turns back in the reference window and takes many values.
+
+    >>> _is_clock([0.1, 0.1, 0.2, 0.3] * 1 + [0.4 + i / 100 for i in range(20)], 12)
+    True
+    >>> _is_clock([0.3, 0.1, 0.2] * 10, 12)
+    False
+    """
+    if not column or not all(_is_number(v) for v in column):
+        return False
+    values = np.asarray(column, float)
+    if np.unique(values).size <= discrete_max_unique:
+        return False
+    steps = np.diff(values)
+    return bool(np.all(steps >= 0) or np.all(steps <= 0))
 
 
 def _bin_feature(name: Any, column: list, discrete_max_unique: int,
@@ -428,9 +450,9 @@ class _Binning:
     """Bins events into codes (events x features), as the features say, and holds their reference
     mass as a (features x bins) matrix for the PSI. Numeric features are binned together."""
 
-    def __init__(self, features: Sequence[FeatureReference]) -> None:
+    def __init__(self, features: Sequence[FeatureReference], known: Sequence[str] = ()) -> None:
         self.names = [f.name for f in features]
-        self.keys = frozenset(self.names)
+        self.keys = frozenset(self.names) | frozenset(known)
         self.bins = [FIRST + len(f.edges) + (f.kind == "continuous") + len(f.categories)
                      for f in features]
         shape = (len(features), max(self.bins, default=FIRST))

@@ -30,7 +30,8 @@ class IllegalTransition(ValueError):
 TRANSITIONS: dict[tuple[Mode, Mode], frozenset[str]] = {
     (Mode.LEARNING, Mode.QUARANTINE): frozenset({"rollback"}),
     (Mode.LEARNING, Mode.PAUSED): frozenset({"pause", "rollback"}),
-    (Mode.LEARNING, Mode.LEARNING): frozenset({"rollback"}),  # manual rollback with --resume
+    # manual rollback with --resume; a parked model of an earlier regime recalled while learning
+    (Mode.LEARNING, Mode.LEARNING): frozenset({"rollback", "resume"}),
     (Mode.QUARANTINE, Mode.LEARNING): frozenset({"resume", "promote", "rollback"}),
     (Mode.QUARANTINE, Mode.PAUSED): frozenset({"pause", "rollback"}),
     (Mode.QUARANTINE, Mode.QUARANTINE): frozenset({"alert"}),  # quarantine limit reached: stay and alert
@@ -38,9 +39,9 @@ TRANSITIONS: dict[tuple[Mode, Mode], frozenset[str]] = {
     (Mode.PAUSED, Mode.PAUSED): frozenset({"rollback"}),
 }
 
-# Transitions only an operator may make.
-MANUAL_ONLY: frozenset[tuple[Mode, Mode]] = frozenset(
-    {(Mode.PAUSED, Mode.LEARNING), (Mode.PAUSED, Mode.PAUSED), (Mode.LEARNING, Mode.LEARNING)}
+# Transitions only an operator may make: (from, to, action); None stands for any action.
+MANUAL_ONLY: frozenset[tuple[Mode, Mode, str | None]] = frozenset(
+    {(Mode.PAUSED, Mode.LEARNING, None), (Mode.PAUSED, Mode.PAUSED, None), (Mode.LEARNING, Mode.LEARNING, "rollback")}
 )
 
 ACTIONS = ("rollback", "resume", "promote", "pause", "alert")
@@ -57,7 +58,7 @@ def check_transition(source: Mode, target: Mode, action: str, trigger: str) -> N
             f"{source.value} -> {target.value} by {action} ({trigger}) is not allowed"
             + (f"; allowed: {sorted(allowed)}" if allowed else "")
         )
-    if trigger == "auto" and (source, target) in MANUAL_ONLY:
+    if trigger == "auto" and ({(source, target, None), (source, target, action)} & MANUAL_ONLY):
         reason = "only an operator leaves paused" if source is Mode.PAUSED else "only an operator does that"
         raise IllegalTransition(f"{source.value} -> {target.value} by {action} ({trigger}) is not allowed: {reason}")
 

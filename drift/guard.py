@@ -56,6 +56,7 @@ class GuardSettings:
     max_rollbacks: int = 3
     rollback_window: int = 20_000  # events
     parked_max: int = 3
+    probation: int = 5000  # labeled events after a promotion during which parked models stay in shadow
     lookback: int = 5000  # events: how far back an onset (and so a restore point) can lie
 
     def __post_init__(self) -> None:
@@ -118,6 +119,10 @@ class Guard:
                     psi_threshold=s.psi_threshold,
                 )
         self.quarantine: Quarantine | None = None
+        # After a promotion, parked models keep predicting in shadow for a while: when the old
+        # regime comes back without any alarm (labels flipped back, the error *falls*), the parked
+        # model wins this contest against the live one and is recalled.
+        self.probation: Contest | None = None
         self.parked: list[Parked] = []
         self.restore_points: list[RestorePoint] = []  # oldest first; see `snapshot_taken`
         # The newest `history` decisions and alarms (None: all, as a backtest reports them).
@@ -143,7 +148,11 @@ class Guard:
     @property
     def challengers(self) -> list[str]:
         """Shadow models the loop must score in quarantine: "candidate" and "parked:<snapshot>"."""
-        return self.quarantine.contest.challengers if self.quarantine is not None else []
+        if self.mode is Mode.QUARANTINE and self.quarantine is not None:
+            return self.quarantine.contest.challengers
+        if self.mode is Mode.LEARNING and self.probation is not None:
+            return self.probation.challengers
+        return []
 
     def observe_features(self, index: int, x: dict) -> list[Decision]:
         if self.data is None or self.mode is Mode.PAUSED:
@@ -183,12 +192,11 @@ class Guard:
             if self.concept is None:
                 return []
             signal = self.concept.update(index, loss)
-            if signal is None:
-                return []
-            self._record_alarm(signal.to_dict())
-            if signal.level != "drift":
-                return []
-            return self._on_alarm(index, signal.to_dict(), onset=signal.onset)
+            if signal is not None:
+                self._record_alarm(signal.to_dict())
+                if signal.level == "drift":
+                    return self._on_alarm(index, signal.to_dict(), onset=signal.onset)
+            return self._on_probation(index, loss, shadow)
         if self.mode is Mode.QUARANTINE and self.quarantine is not None:
             self.quarantine.contest.add(loss, shadow or {})
             return self._resolve(index)
@@ -247,6 +255,7 @@ class Guard:
     def rollback(self, index: int, snapshot: str, *, resume: bool = False, reason: str | None = None) -> Decision:
         target = Mode.LEARNING if resume else Mode.PAUSED
         self.quarantine = None
+        self.probation = None
         decision = self._decide(
             index, "rollback", "manual", target, reason or f"rolled back to {snapshot} by an operator",
             {"target": snapshot}, restore=snapshot, candidate="drop",
@@ -256,8 +265,43 @@ class Guard:
 
     # -- decisions ---------------------------------------------------------------------------
 
+    def _on_probation(self, index: int, loss: float, shadow: dict[str, float] | None) -> list[Decision]:
+        probation, s = self.probation, self.settings
+        if probation is None:
+            return []
+        if probation.labeled >= s.probation:
+            self.probation = None
+            return []
+        probation.add(loss, shadow or {})
+        if probation.labeled < s.min_quarantine:
+            return []
+        name, evidence = probation.winner(s.alpha, s.margin)
+        if name is None:
+            return []
+        return [self._recall(index, name.split(":", 1)[1], evidence)]
+
+    def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
+        """While learning, a parked model beats the live one: its regime is back; swap them."""
+        parked = next(p for p in self.parked if p.snapshot == snapshot)
+        self.parked.remove(parked)
+        live = self.last_good(index)
+        park = ()
+        if live is not None:
+            park = (live,)
+            self._park(Parked(live, self.data.snapshot_reference() if self.data is not None else None, index))
+        if self.data is not None and parked.reference is not None:
+            self.data.use_reference(parked.reference)
+            self._data_quiet_until = index + self.settings.data_window
+        self.probation = None
+        reason = f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back"
+        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
+                                restore=snapshot, candidate="drop", park=park)
+        self._reset_detectors()
+        return decision
+
     def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
         s = self.settings
+        self.probation = None
         while self._auto_rollbacks and self._auto_rollbacks[0] <= index - s.rollback_window:
             self._auto_rollbacks.popleft()
         if len(self._auto_rollbacks) >= s.max_rollbacks:
@@ -327,9 +371,15 @@ class Guard:
             park = (q.restored,)
             reference = self.data.snapshot_reference() if self.data is not None else None
             self._park(Parked(q.restored, reference, index))
+        if q.started in self._auto_rollbacks:
+            # A rollback that ended in a promotion was the guard adapting to a change, not flapping.
+            self._auto_rollbacks.remove(q.started)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", park=park)
+        if self.parked:
+            self.probation = Contest([f"parked:{p.snapshot}" for p in self.parked],
+                                     window=self.settings.evidence_window)
         if self.data is not None:
             self.data.reset_reference()
             self._data_quiet_until = index + self.settings.data_window

@@ -140,6 +140,7 @@ def backtest(
             every_events=config.snapshots.every_events,
             model_spec=config.model.spec,
         )
+        runner.resume()  # a fresh store: writes the initial restore point, as the service does
         started = time.perf_counter()
         runner.run(threading.Event())
         elapsed = time.perf_counter() - started

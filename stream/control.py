@@ -112,12 +112,13 @@ class Control:
                 loop.model = model
                 snapshots["restored"] = decision.restore
         if decision.candidate == "start":
-            self._start_shadows()
+            loop.shadow = {"candidate": copy.deepcopy(loop.model)}
+            loop.candidate_score = Score(loop.score.name, loop.score.window)
         elif decision.candidate == "promote":
-            loop.model = loop.shadow["candidate"]
-            loop.shadow = {}
+            loop.model = loop.shadow.pop("candidate")
         elif decision.candidate == "drop":
-            loop.shadow = {}
+            loop.shadow.pop("candidate", None)
+        self._sync_shadows()
         reason = "promotion" if decision.action == "promote" else ("rollback" if decision.restore else None)
         if reason is not None:
             snapshots[reason] = runner.snapshot(reason, restored_from=decision.restore).id
@@ -127,18 +128,18 @@ class Control:
         log.log(level, "guard %s (%s): %s -> %s: %s", decision.action, decision.trigger,
                 decision.source, decision.target, decision.reason)
 
-    def _start_shadows(self) -> None:
-        """The candidate is a copy of the restored model; parked models of earlier regimes join it."""
+    def _sync_shadows(self) -> None:
+        """Shadow models are exactly the guard's challengers: parked models are loaded, others go."""
         loop = self.loop
-        shadow = {"candidate": copy.deepcopy(loop.model)}
-        for name in loop.guard.challengers:
-            if name.startswith("parked:"):
+        wanted = loop.guard.challengers
+        shadow = {name: model for name, model in loop.shadow.items() if name in wanted}
+        for name in wanted:
+            if name.startswith("parked:") and name not in shadow:
                 try:
                     shadow[name] = self._load_model(name.split(":", 1)[1])
                 except CommandError as exc:
                     log.error("parked model %s is unavailable and sits this contest out: %s", name, exc)
         loop.shadow = shadow
-        loop.candidate_score = Score(loop.score.name, loop.score.window)
 
     def _load_model(self, snapshot: str):
         try:

@@ -166,6 +166,8 @@ class Loop:
         guard = self.guard
         if guard.concept is not None or shadow_losses is not None:
             self._decisions += guard.observe_label(index, loss, shadow_losses)
+            if self.shadow and not guard.challengers:
+                self.shadow = {}  # a probation ended without a decision
         if guard.mode is Mode.QUARANTINE and "candidate" in self.shadow:
             self._learn(record, self.shadow["candidate"], x, y, live=False)
         if guard.mode is Mode.LEARNING:

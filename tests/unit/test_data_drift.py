@@ -359,3 +359,18 @@ def test_counts_kept_incrementally_agree_with_a_recount(seed, checks):
     detector.use_reference(detector.snapshot_reference())  # recounts the window from scratch
 
     assert detector.last_psi() == pytest.approx(incremental)
+
+
+def test_a_clock_feature_that_only_grows_is_known_but_never_compared():
+    # Elec2's `date`, a counter, an epoch: such a column drifts by construction.
+    rng = np.random.default_rng(3)
+    detector = DataDriftDetector(reference_size=500, window=200, check_every=25)
+    alarms = []
+    for i in range(20_000):
+        alarms += detector.update(i, {"date": 1000.0 + i * 0.37, "x": float(rng.normal())})
+    assert alarms == []
+    assert detector.snapshot_reference().clocks == ("date",)
+    # the other features are still watched
+    for i in range(20_000, 20_300):
+        alarms += detector.update(i, {"date": 1000.0 + i * 0.37, "x": float(rng.normal()) * 100})
+    assert [a.detector for a in alarms] == ["data:x"]
