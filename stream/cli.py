@@ -216,7 +216,7 @@ def snapshots_verify(directory, key, config_path) -> None:
     """Check every snapshot's signature; exit 3 if any is refused."""
     store = _store(directory, key, config_path)
     refused = 0
-    for meta, path, problem in store.list():
+    for _meta, path, problem in store.list():
         if problem:
             refused += 1
             click.echo(f"REFUSED {problem}")

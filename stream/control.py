@@ -59,7 +59,6 @@ class Control:
 
     def rollback(self, to: str | None = None, last_good: bool = False, resume: bool = False) -> dict:
         """Restore a snapshot's model as live; learning pauses unless `resume`."""
-        guard = self.loop.guard
         if to is None and not last_good:
             raise CommandError("rollback needs a snapshot id (to) or last_good")
         target = to or self.last_good()

@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from stream.cli import main
-from stream.client import AdminClient
 from stream.publish import publish
 from stream.scenarios import generate
 

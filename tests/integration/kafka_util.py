@@ -9,7 +9,7 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from stream.config import Config
-from stream.service import Service, build_service
+from stream.service import Service
 
 
 def service_config(broker, tmp_path, topic: str, **sections) -> Config:

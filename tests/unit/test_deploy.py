@@ -11,7 +11,6 @@ import re
 import subprocess
 import tomllib
 
-import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
