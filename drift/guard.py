@@ -26,6 +26,7 @@ from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
 
 POLICIES = ("stay", "resume", "promote")
+PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 
 
 class GuardError(ValueError):
@@ -378,8 +379,9 @@ class Guard:
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", park=park)
         if self.parked:
+            # A short window: evidence from before the old regime returned must age out fast.
             self.probation = Contest([f"parked:{p.snapshot}" for p in self.parked],
-                                     window=self.settings.evidence_window)
+                                     window=min(self.settings.evidence_window, PROBATION_WINDOW))
         if self.data is not None:
             self.data.reset_reference()
             self._data_quiet_until = index + self.settings.data_window
