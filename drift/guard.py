@@ -283,22 +283,7 @@ class Guard:
 
     def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
         """While learning, a parked model beats the live one: its regime is back; swap them."""
-        parked = next(p for p in self.parked if p.snapshot == snapshot)
-        self.parked.remove(parked)
-        live = self.last_good(index)
-        park = ()
-        if live is not None:
-            park = (live,)
-            self._park(Parked(live, self.data.snapshot_reference() if self.data is not None else None, index))
-        if self.data is not None and parked.reference is not None:
-            self.data.use_reference(parked.reference)
-            self._data_quiet_until = index + self.settings.data_window
-        self.probation = None
-        reason = f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back"
-        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
-                                restore=snapshot, candidate="drop", park=park)
-        self._reset_detectors()
-        return decision
+        return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index), beaten="live model")
 
     def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
         s = self.settings
@@ -343,7 +328,8 @@ class Guard:
             return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
         if name is not None:
             snapshot = name.split(":", 1)[1]
-            return [self._bring_back(index, snapshot, evidence)]
+            return [self._bring_back(index, snapshot, evidence, replaced=self.quarantine.restored,
+                                     beaten="restored one")]
         recovered, evidence = contest.restored_recovered(q.baseline, self.classifier)
         inputs_back = self.data is None or q.kind == "concept" or self.data.in_reference()
         harmless = contest.labeled >= s.harmless_after
@@ -388,21 +374,21 @@ class Guard:
         self._reset_detectors()
         return decision
 
-    def _bring_back(self, index: int, snapshot: str, evidence: dict) -> Decision:
-        """A parked model of an earlier regime wins: make it live again, park the restored one."""
-        q = self.quarantine
+    def _bring_back(self, index: int, snapshot: str, evidence: dict, *, replaced: str | None,
+                    beaten: str) -> Decision:
+        """A parked model of an earlier regime wins: make it live again, and park the one it beat."""
         parked = next(p for p in self.parked if p.snapshot == snapshot)
         self.parked.remove(parked)
         park = ()
-        if q.restored is not None:
-            park = (q.restored,)
-            reference = self.data.snapshot_reference() if self.data is not None else None
-            self._park(Parked(q.restored, reference, index))
+        if replaced is not None:
+            park = (replaced,)
+            self._park(Parked(replaced, self.data.snapshot_reference() if self.data is not None else None, index))
         if self.data is not None and parked.reference is not None:
             self.data.use_reference(parked.reference)
             self._data_quiet_until = index + self.settings.data_window
         self.quarantine = None
-        reason = f"a model of an earlier regime ({snapshot}) beats the restored one: that regime is back"
+        self.probation = None
+        reason = f"a model of an earlier regime ({snapshot}) beats the {beaten}: that regime is back"
         decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
                                 restore=snapshot, candidate="drop", park=park)
         self._reset_detectors()
