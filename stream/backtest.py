@@ -154,7 +154,7 @@ def backtest(
         "metric": {"name": score.name, "value": score.value},
         "windows": observer.windows(),
         "alarms": [_alarm_row(a) for a in guard_state.alarms],
-        "decisions": [_decision_row(d) for d in guard_state.decisions],
+        "decisions": [d.to_dict() for d in guard_state.decisions],  # the journal's own records
         "rollbacks": sum(guard_state.rollback_counts.values()),
         "learned": c.learned,
         "model": config.model.spec,
@@ -168,14 +168,3 @@ def _alarm_row(alarm: dict) -> dict:
     row.update({k: alarm[k] for k in ("level", "statistic", "value", "onset") if k in alarm})
     return row
 
-
-def _decision_row(decision) -> dict:
-    return {
-        "at": decision.at,
-        "action": decision.action,
-        "reason": decision.reason,
-        "snapshot": decision.restore,
-        "trigger": decision.trigger,
-        "mode": decision.target,
-        "evidence": decision.evidence,
-    }

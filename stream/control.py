@@ -102,7 +102,8 @@ class Control:
             snapshots["pre_rollback"] = runner.snapshot("pre-rollback").id
         if decision.restore:
             try:
-                model = preloaded.get(decision.restore) or self._load_model(decision.restore)
+                model = (preloaded[decision.restore] if decision.restore in preloaded
+                         else self._load_model(decision.restore))
             except CommandError as exc:
                 # The guard stays where it decided (frozen, so nothing bad is learned); say so loudly.
                 log.error("could not restore %s: %s; the live model stays as it is", decision.restore, exc)

@@ -240,7 +240,6 @@ class Loop:
                 "restored": quarantine.restored, "labeled": quarantine.contest.labeled,
                 "trigger": quarantine.trigger,
             },
-            "last_decision": guard.decisions[-1].to_dict() if guard.decisions else None,
             "offsets": {f"{t}:{p}": o for (t, p), o in sorted(self.offsets.items())},
             "model": self.lineage,
             "pending_labels": len(self.pending),

@@ -183,6 +183,7 @@ class Runner:
             last_snapshot=None if last is None else {"id": last.id, "created": last.created, "reason": last.reason},
             model_spec=self.model_spec,
             longest_snapshot_stall_seconds=self.longest_stall,
+            last_decision=self.decisions_view[-1] if self.decisions_view else None,
         )
 
 

@@ -87,7 +87,8 @@ def test_a_unit_incident_rolls_back_survives_a_restart_and_resumes(broker, topic
         assert [d["action"] for d in journal][::-1][:2] == ["rollback", "resume"]
         resume = journal[0]
         assert resume["trigger"] == "auto" and resume["target"] == "learning"
-        assert "incident over" in resume["reason"] or "inputs are back" in resume["reason"], resume["reason"]
+        # labels flow again and the inputs are back: the evidence says the incident is over
+        assert resume["reason"] == "incident over: the restored model's error is back to its pre-alarm level"
 
         shown = CliRunner().invoke(main, ["decisions", "--url", url, "--token", "test-token"])
         assert shown.exit_code == 0, shown.output
