@@ -3,7 +3,9 @@
 Every labeled event in quarantine is scored by every model on the same event. A challenger (the
 candidate that keeps learning, or a parked model of an earlier regime) wins when it is better than
 the restored model on significantly more events than the reverse (exact McNemar / sign test on the
-last `window` events) *and* by a material margin of mean loss.
+last `window` events) *and* by a material margin of mean loss, and the margin holds on the latest
+`recent` events too: a win that rests on inputs that are gone (the incident ended while the window
+still remembers it) is no win.
 
 >>> c = Contest(["candidate"], window=200)
 >>> for i in range(200):
@@ -28,6 +30,7 @@ class Contest:
         self.recent = recent
         self.labeled = 0
         self._restored: deque[float] = deque(maxlen=window)
+        self._index: deque[int] = deque(maxlen=window)  # event index of each pair (-1: not given)
         self._pairs: dict[str, deque[float]] = {name: deque(maxlen=window) for name in challengers}
         self._better = {name: 0 for name in challengers}  # challenger's loss below the restored one's
         self._worse = {name: 0 for name in challengers}
@@ -36,17 +39,26 @@ class Contest:
     def challengers(self) -> list[str]:
         return list(self._pairs)
 
-    def add(self, restored: float, challengers: dict[str, float]) -> None:
+    def add(self, restored: float, challengers: dict[str, float], index: int = -1) -> None:
         if len(self._restored) == self.window:
             old = self._restored[0]
             for name, losses in self._pairs.items():
                 self._count(name, old, losses[0], -1)
         self._restored.append(restored)
+        self._index.append(index)
         for name, losses in self._pairs.items():
             loss = challengers.get(name, restored)
             losses.append(loss)
             self._count(name, restored, loss, +1)
         self.labeled += 1
+
+    def restart(self) -> None:
+        """Drop the paired evidence so far (e.g. it came from inputs that are gone); keep `labeled`."""
+        self._restored.clear()
+        self._index.clear()
+        for name, losses in self._pairs.items():
+            losses.clear()
+            self._better[name] = self._worse[name] = 0
 
     def _count(self, name: str, restored: float, challenger: float, step: int) -> None:
         if challenger < restored:
@@ -80,27 +92,52 @@ class Contest:
                 "margin": margin,
                 "events": len(self._restored),
             }
-            wins = better > worse and p < alpha and improvement >= margin
+            recent = self._recent_improvement(name)
+            evidence["recent_improvement"] = recent
+            wins = better > worse and p < alpha and improvement >= margin and recent >= margin
             if wins and (best is None or mean < best_evidence["challenger_loss"]):
                 best, best_evidence = name, evidence
         return best, best_evidence
 
-    def restored_recovered(self, baseline: float | None, classifier: bool, ratio: float = 1.25) -> tuple[bool, dict]:
-        """Is the restored model's recent loss back at its pre-alarm level?
+    def recent_start(self) -> int:
+        """Event index of the first of the latest `recent` pairs (-1 if unknown)."""
+        return self._index[-min(self.recent, len(self._index))] if self._index else -1
 
-        Classifiers: the recent error rate is not significantly above the baseline (one-sided,
-        p >= 0.05). Regressors: the recent mean absolute error is within `ratio` of the baseline.
-        """
-        recent = list(self._restored)[-self.recent:]
-        n = len(recent)
-        evidence = {"baseline": baseline, "recent_events": n}
-        if baseline is None or n < self.recent:
-            return False, evidence
-        mean = sum(recent) / n
-        evidence["recent_loss"] = mean
-        if classifier:
-            p = rate_above_p(int(round(sum(recent))), n, baseline)
-            evidence.update(test="rate_above_baseline", p_value=p)
-            return p >= 0.05, evidence
-        evidence.update(test="ratio_to_baseline", ratio=ratio)
-        return mean <= baseline * ratio, evidence
+    def _recent_improvement(self, name: str) -> float:
+        """Relative improvement of `name`'s mean loss over the restored model's on the latest events."""
+        n = min(self.recent, len(self._restored))
+        restored = sum(list(self._restored)[-n:])
+        challenger = sum(list(self._pairs[name])[-n:])
+        return (restored - challenger) / restored if restored else 0.0
+
+    def restored_recovered(self, baseline: float | None, classifier: bool, ratio: float = 1.25,
+                           recent: int | None = None) -> tuple[bool, dict]:
+        """Is the restored model's loss over the `recent` latest events back at its pre-alarm level
+        (`at_baseline`)? `recent` defaults to the contest's `recent`; the whole window asks more: it
+        sees smaller rises."""
+        size = recent or self.recent
+        recent = list(self._restored)[-size:]
+        if len(recent) < size:
+            return False, {"baseline": baseline, "recent_events": len(recent)}
+        return at_baseline(recent, baseline, classifier, ratio)
+
+
+def at_baseline(losses: list[float], baseline: float | None, classifier: bool,
+                ratio: float = 1.25) -> tuple[bool, dict]:
+    """Are these losses at the `baseline` level (the mean loss of a normal period)?
+
+    Classifiers: the error rate is not significantly above the baseline (one-sided, p >= 0.05).
+    Regressors: the mean absolute error is within `ratio` of the baseline.
+    """
+    n = len(losses)
+    evidence = {"baseline": baseline, "recent_events": n}
+    if baseline is None or n == 0:
+        return False, evidence
+    mean = sum(losses) / n
+    evidence["recent_loss"] = mean
+    if classifier:
+        p = rate_above_p(int(round(sum(losses))), n, baseline)
+        evidence.update(test="rate_above_baseline", p_value=p)
+        return p >= 0.05, evidence
+    evidence.update(test="ratio_to_baseline", ratio=ratio)
+    return mean <= baseline * ratio, evidence

@@ -35,6 +35,8 @@ from drift.stats import change_point
 
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
 _CHANCE, _Z_CHANCE = 1e-9, 6.0  # a limit that chance reaches in one window in a billion
+_Z_MATCH = 3.0  # a window of the same regime exceeds this limit once in a thousand
+MATCH_MIN_EVENTS = 40  # fewest events a regime is recognised on
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class DataDriftDetector:
         self._recent_index: deque[int] = deque(maxlen=self._history)
         self._events = _Tail(self._history, 2, np.int64)  # (index, invalid) of every event
         self._valid_seen = 0
+        self.checks = 0  # how many checks have run: a caller can tell that the state moved on
         self._forget_reference()
 
     # -- the hot path ----------------------------------------------------------------------------
@@ -141,18 +144,45 @@ class DataDriftDetector:
         self._forget_reference()
         self._install(reference)
 
-    def distance(self, reference: Reference) -> float:
+    def distance(self, reference: Reference, since: int | None = None) -> float:
         """Largest per-feature PSI of the recent window against `reference` (inf without events).
 
+        With `since`, only the recent events from that index on are compared (e.g. since an onset).
         Windows of the regime the reference was taken from score about 0.1 to 0.2 (chance alone);
         above the alarm limit (0.43 with the defaults), the inputs come from another regime.
         """
-        pending = [x for x in self._pending_x if x is not None]
-        xs = (list(self._recent_x) + pending)[-self.window:]
+        xs = self._since(since)
         if not xs or not reference.features:
             return math.inf
         binning = _Binning(reference.features, reference.clocks)
         return float(binning.contributions(binning.count(binning.encode(xs))).sum(axis=1).max())
+
+    def matches(self, reference: Reference, since: int, min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
+        """Do the inputs since event `since` come from the regime of `reference`?
+
+        Every feature's PSI must stay under what chance gives a window of that many events from
+        the reference once in a thousand times (`_Z_MATCH`): a parked regime is recognised by its
+        inputs alone, and a false match would bring back the wrong model, so the bar is strict.
+        """
+        xs = self._since(since)
+        evidence = {"since": since, "events": len(xs)}
+        if len(xs) < min_events or not reference.features:
+            return False, evidence
+        binning = _Binning(reference.features, reference.clocks)
+        psi_per_feature = binning.contributions(binning.count(binning.encode(xs))).sum(axis=1)
+        limits = _chance_psi(binning.used.sum(axis=1), len(xs), reference.size, z=_Z_MATCH)
+        worst = int(np.argmax(psi_per_feature - limits))
+        evidence.update(feature=binning.names[worst], psi=float(psi_per_feature[worst]),
+                        limit=float(limits[worst]), reference=[reference.start, reference.end])
+        return bool(np.all(psi_per_feature < limits)), evidence
+
+    def _since(self, since: int | None) -> list[dict]:
+        """The latest `window` valid events (pending included), or those from index `since` on."""
+        pending = [(i, x) for i, x in zip(self._pending_index, self._pending_x) if x is not None]
+        events = list(zip(self._recent_index, self._recent_x)) + pending
+        if since is None:
+            return [x for _, x in events[-self.window:]]
+        return [x for i, x in events if i >= since]
 
     def last_psi(self) -> dict[str, float]:
         """The PSI per feature at the last check (empty while the reference is collected)."""
@@ -163,6 +193,7 @@ class DataDriftDetector:
     # -- checks ----------------------------------------------------------------------------------
 
     def _check(self) -> list[DataAlarm]:
+        self.checks += 1
         new_valid = self._absorb()
         if not self.ready:
             return []
@@ -384,11 +415,12 @@ class _Tail:
         return self._buffer[self._end - min(n, len(self)):self._end]
 
 
-def _chance_psi(bins: np.ndarray, window: int, reference_size: int) -> np.ndarray:
-    """The PSI that a window drawn from the reference exceeds once in a billion windows
-    (the Wilson-Hilferty quantile of chi-square with bins - 1 degrees of freedom, scaled)."""
+def _chance_psi(bins: np.ndarray, window: int, reference_size: int, z: float = _Z_CHANCE) -> np.ndarray:
+    """The PSI that a window drawn from the reference exceeds once in a billion windows (by
+    default; `z` standard normal units) - the Wilson-Hilferty quantile of chi-square with bins - 1
+    degrees of freedom, scaled."""
     k = np.maximum(bins - 1, 1)
-    quantile = k * (1 - 2 / (9 * k) + _Z_CHANCE * np.sqrt(2 / (9 * k))) ** 3
+    quantile = k * (1 - 2 / (9 * k) + z * np.sqrt(2 / (9 * k))) ** 3
     return quantile * (1 / window + 1 / reference_size)
 
 

@@ -70,6 +70,8 @@ class Decision:
     `restore` names the snapshot whose model becomes live; `candidate` says what happens to the
     shadow candidate: "start" (a copy of the restored model), "promote" (it becomes live) or "drop".
     `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
+    `catch_up` = (first, end): after the swap, the live model learns the kept labeled events with
+    index in [first, end) - known-good events its snapshot had not learned yet.
     """
 
     at: int
@@ -82,12 +84,14 @@ class Decision:
     restore: str | None = None
     candidate: str | None = None
     park: tuple[str, ...] = ()
+    catch_up: tuple[int, int] | None = None
     alert: bool = False
     time: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict:
         row = asdict(self)
         row["park"] = list(self.park)
+        row["catch_up"] = list(self.catch_up) if self.catch_up else None
         # the backtest contract names the snapshot a decision restored as `snapshot`
         row["snapshot"] = self.restore
         return row

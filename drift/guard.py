@@ -19,14 +19,20 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from drift.concept import ConceptDetector
-from drift.contest import Contest
+from drift.contest import Contest, at_baseline
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
 
 POLICIES = ("stay", "resume", "promote")
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
+VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
+
+
+# replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
+Replay = Callable[[str, int], "list[float] | None"]
 
 
 class GuardError(ValueError):
@@ -92,6 +98,7 @@ class Quarantine:
     contest: Contest
     events: int = 0
     limit_reached: bool = False
+    inputs_moved: bool = False  # the inputs left the reference during this quarantine
 
 
 class Guard:
@@ -139,6 +146,8 @@ class Guard:
         # After the data reference changes, the recent window still holds the other regime's
         # inputs: data alarms wait until it has filled with events compared on the new terms.
         self._data_quiet_until = -1
+        self._checks_seen = 0
+        self._learning_since = 0
 
     # -- what the loop asks per event --------------------------------------------------------
 
@@ -176,32 +185,91 @@ class Guard:
         if q is None:
             return []
         q.events += 1
+        checked, self._checks_seen = self.data.checks != self._checks_seen, self.data.checks
+        if not checked:
+            return []
+        if q.kind != "concept" and self.parked:
+            known = self._known_regime(q.onset)
+            if known is not None:
+                return [self._bring_back(index, known[0], known[1], replaced=q.restored,
+                                         reason=f"the inputs since the onset come from the regime of {known[0]}: "
+                                                "that regime is back")]
+        back = self.data.in_reference()
+        if not back:
+            q.inputs_moved = True
+        elif q.inputs_moved:
+            # The paired evidence so far was gathered on inputs that are gone: the question now is
+            # how the models do on these.
+            q.inputs_moved = False
+            q.contest.restart()
         # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.
-        if (
-            q.kind != "concept"
-            and q.contest.labeled == 0
-            and q.events >= self.settings.min_quarantine
-            and self.data.in_reference()
-        ):
+        if q.kind != "concept" and q.contest.labeled == 0 and q.events >= self.settings.min_quarantine and back:
             return [self._leave(index, "resume", "the inputs are back to the reference (no labels needed)",
                                 {"psi": self.data.last_psi()})]
         return []
 
-    def observe_label(self, index: int, loss: float, shadow: dict[str, float] | None = None) -> list[Decision]:
+    def _known_regime(self, since: int) -> tuple[str, dict] | None:
+        """A parked model whose regime the inputs since `since` come from, if they are not the current one's."""
+        current = self.data.snapshot_reference()
+        if current is None or self.data.matches(current, since)[0]:
+            return None
+        for parked in reversed(self.parked):  # the newest first
+            if parked.reference is None:
+                continue
+            match, evidence = self.data.matches(parked.reference, since)
+            if match:
+                return parked.snapshot, {"inputs": evidence}
+        return None
+
+    def observe_label(self, index: int, loss: float, shadow: dict[str, float] | None = None,
+                      replay: Replay | None = None) -> list[Decision]:
+        """The live model's loss on a labeled event (and the shadow models' losses on it).
+
+        `replay(snapshot, since)`, if given, scores a snapshot's model on the latest labeled events
+        from index `since` on: before a concept alarm rolls back, the model of the restore point
+        is asked how it does since the onset.
+        """
         if self.mode is Mode.LEARNING:
             self._losses.append((index, loss))
             if self.concept is None:
                 return []
             signal = self.concept.update(index, loss)
             if signal is not None:
-                self._record_alarm(signal.to_dict())
-                if signal.level == "drift":
-                    return self._on_alarm(index, signal.to_dict(), onset=signal.onset)
+                alarm = signal.to_dict()
+                if signal.level == "drift" and replay is not None:
+                    alarm["verified"] = self._verify(signal.onset, replay)
+                self._record_alarm(alarm)
+                if signal.level == "drift" and alarm.get("verified", {}).get("drift", True):
+                    return self._on_alarm(index, alarm, onset=signal.onset)
             return self._on_probation(index, loss, shadow)
         if self.mode is Mode.QUARANTINE and self.quarantine is not None:
-            self.quarantine.contest.add(loss, shadow or {})
+            self.quarantine.contest.add(loss, shadow or {}, index)
             return self._resolve(index)
         return []
+
+    def _verify(self, onset: int, replay: Replay) -> dict:
+        """Did the world change at `onset`, or only the live model? Ask the model of the restore point.
+
+        If it predicts the events since the onset at the live model's pre-onset error level, the
+        inputs still map to labels as before: the rise is the live model's own doing (a tree's new
+        leaves start empty, say), which no rollback to an older state of the same learner cures
+        for good. Not drift: the guard keeps learning. Without a verdict (too few events since the
+        onset, no restore point), the alarm stands.
+        """
+        restore = self.last_good(onset)
+        losses = replay(restore, onset) if restore is not None else None
+        if not losses or len(losses) < VERIFY_MIN:
+            return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
+        same, evidence = at_baseline(losses, self._baseline(onset), self.classifier)
+        return {**evidence, "snapshot": restore, "drift": not same,
+                "reason": "the model of the restore point does no better since the onset" if not same else
+                          "the model of the restore point predicts the events since the onset at the "
+                          "pre-onset error level: the live model changed, not the world"}
+
+    def _baseline(self, onset: int) -> float | None:
+        """Mean loss of the live model over the (up to) 500 labeled events before `onset`."""
+        losses = [loss for i, loss in self._losses if i < onset][-500:]
+        return sum(losses) / len(losses) if losses else None
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -219,9 +287,13 @@ class Guard:
 
     def last_good(self, before: int) -> str | None:
         """The newest snapshot taken while learning that has learned nothing from event `before` on."""
+        point = self._restore_point(before)
+        return point.snapshot if point is not None else None
+
+    def _restore_point(self, before: int) -> RestorePoint | None:
         for point in reversed(self.restore_points):
             if point.mode is Mode.LEARNING and point.events <= before:
-                return point.snapshot
+                return point
         return None
 
     def protected(self, now: int) -> set[str]:
@@ -283,10 +355,19 @@ class Guard:
 
     def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
         """While learning, a parked model beats the live one: its regime is back; swap them."""
-        return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index), beaten="live model")
+        return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index),
+                                reason=f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back")
 
     def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
         s = self.settings
+        if alarm.get("kind") != "concept" and self.parked:
+            known = self._known_regime(onset)
+            if known is not None:
+                snapshot, evidence = known
+                return [self._bring_back(
+                    index, snapshot, {"alarm": alarm, "onset": onset, **evidence}, replaced=self.last_good(onset),
+                    reason=f"{alarm['detector']} alarm, and the inputs since the onset at event {onset} come from "
+                           f"the regime of {snapshot}: that regime is back", catch_up=(onset, index + 1))]
         self.probation = None
         while self._auto_rollbacks and self._auto_rollbacks[0] <= index - s.rollback_window:
             self._auto_rollbacks.popleft()
@@ -296,15 +377,15 @@ class Guard:
             decision = self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm}, alert=True)
             self.alert = reason
             return [decision]
-        restore = self.last_good(onset)
+        point = self._restore_point(onset)
+        restore = point.snapshot if point is not None else None
         if restore is None:
             reason = (f"{alarm['detector']} alarm, but no snapshot taken while learning precedes the onset at "
                       f"event {onset}: pausing instead of quarantining without a restore point")
             self.alert = reason
             return [self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm, "onset": onset},
                                  alert=True)]
-        baseline_losses = [loss for i, loss in self._losses if i < onset][-500:]
-        baseline = sum(baseline_losses) / len(baseline_losses) if baseline_losses else None
+        baseline = self._baseline(onset)
         challengers = ["candidate"] + [f"parked:{p.snapshot}" for p in self.parked]
         self.quarantine = Quarantine(
             started=index, onset=onset, kind=alarm.get("kind", "concept"), trigger=alarm, restored=restore,
@@ -315,8 +396,12 @@ class Guard:
         reason = (f"{alarm['detector']} alarm ({alarm['statistic']}={value:.4g}); rolled back to {restore}, "
                   f"the last snapshot before the estimated onset at event {onset}; candidate learning in shadow")
         evidence = {"alarm": alarm, "onset": onset, "baseline_loss": baseline, "restored": restore}
+        # The events between the snapshot and the onset came before the change: the restored model
+        # (and so the candidate, its copy) learns them again, as if the snapshot were taken there.
+        # Only those learned when they came: none from before the latest return to learning.
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
-                             restore=restore, candidate="start")]
+                             restore=restore, candidate="start",
+                             catch_up=(max(point.events, self._learning_since), onset))]
 
     def _resolve(self, index: int) -> list[Decision]:
         q, s = self.quarantine, self.settings
@@ -329,17 +414,22 @@ class Guard:
         if name is not None:
             snapshot = name.split(":", 1)[1]
             return [self._bring_back(index, snapshot, evidence, replaced=self.quarantine.restored,
-                                     beaten="restored one")]
-        recovered, evidence = contest.restored_recovered(q.baseline, self.classifier)
+                                     reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
+                                            "that regime is back")]
         inputs_back = self.data is None or q.kind == "concept" or self.data.in_reference()
-        harmless = contest.labeled >= s.harmless_after
-        if recovered and (inputs_back or harmless):
-            if not inputs_back:
-                self.data.reset_reference()  # the inputs moved, the errors did not: accept them
-                self._data_quiet_until = index + self.settings.data_window
-            why = "the restored model's error is back to its pre-alarm level" + (
-                "" if inputs_back else " although the inputs moved (new input reference taken)")
-            return [self._leave(index, "resume", f"incident over: {why}", evidence)]
+        if inputs_back:
+            recovered, evidence = contest.restored_recovered(q.baseline, self.classifier)
+            if recovered:
+                # The events that showed it are normal ones: the restored model learns them.
+                return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
+                                    "pre-alarm level", evidence, catch_up=(contest.recent_start(), index))]
+        elif contest.labeled >= s.harmless_after:
+            # The inputs moved and stay moved. If the errors did not move (judged on the whole
+            # window: a small rise counts too), the shift is harmless: take the new inputs as the
+            # reference, and go on with whichever model did better on them.
+            harmless, evidence = contest.restored_recovered(q.baseline, self.classifier, recent=contest.window)
+            if harmless:
+                return [self._accept_inputs(index, evidence)]
         if contest.labeled >= s.max_quarantine and not q.limit_reached:
             q.limit_reached = True
             why = f"no decision after {contest.labeled} labeled events"
@@ -351,6 +441,25 @@ class Guard:
             return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
         return []
 
+    def _accept_inputs(self, index: int, evidence: dict) -> Decision:
+        """A harmless shift of the inputs: new reference; the candidate goes on if it did no worse."""
+        self._not_flapping(self.quarantine)
+        self.data.reset_reference()
+        self._data_quiet_until = index + self.settings.data_window
+        contest = self.quarantine.contest
+        candidate, restored = contest.mean_loss("candidate"), contest.mean_loss()
+        evidence = {**evidence, "candidate_loss": candidate, "restored_loss": restored}
+        why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
+               "(new input reference taken)")
+        if candidate is None or candidate > restored:
+            return self._leave(index, "resume", why, evidence)
+        self.quarantine = None
+        decision = self._decide(index, "promote", "auto", Mode.LEARNING,
+                                why + "; the candidate, which learned the new inputs, did no worse: it goes on",
+                                evidence, candidate="promote")
+        self._reset_detectors()
+        return decision
+
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
         q = self.quarantine
         park = ()
@@ -358,9 +467,7 @@ class Guard:
             park = (q.restored,)
             reference = self.data.snapshot_reference() if self.data is not None else None
             self._park(Parked(q.restored, reference, index))
-        if q.started in self._auto_rollbacks:
-            # A rollback that ended in a promotion was the guard adapting to a change, not flapping.
-            self._auto_rollbacks.remove(q.started)
+        self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", park=park)
@@ -375,7 +482,7 @@ class Guard:
         return decision
 
     def _bring_back(self, index: int, snapshot: str, evidence: dict, *, replaced: str | None,
-                    beaten: str) -> Decision:
+                    reason: str, catch_up: tuple[int, int] | None = None) -> Decision:
         """A parked model of an earlier regime wins: make it live again, and park the one it beat."""
         parked = next(p for p in self.parked if p.snapshot == snapshot)
         self.parked.remove(parked)
@@ -388,17 +495,24 @@ class Guard:
             self._data_quiet_until = index + self.settings.data_window
         self.quarantine = None
         self.probation = None
-        reason = f"a model of an earlier regime ({snapshot}) beats the {beaten}: that regime is back"
         decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
-                                restore=snapshot, candidate="drop", park=park)
+                                restore=snapshot, candidate="drop", park=park, catch_up=catch_up)
         self._reset_detectors()
         return decision
 
-    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
+    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
+               catch_up: tuple[int, int] | None = None) -> Decision:
         self.quarantine = None
-        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate="drop")
+        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate="drop",
+                                catch_up=catch_up)
         self._reset_detectors()
         return decision
+
+    def _not_flapping(self, q: Quarantine) -> None:
+        """A rollback that ended in adopting the new regime was the guard adapting, not flapping:
+        it does not count toward the rollback-storm limit."""
+        if q.started in self._auto_rollbacks:
+            self._auto_rollbacks.remove(q.started)
 
     def _park(self, parked: Parked) -> None:
         self.parked = [p for p in self.parked if p.snapshot != parked.snapshot] + [parked]
@@ -412,6 +526,8 @@ class Guard:
     def _decide(self, index: int, action: str, trigger: str, target: Mode, reason: str, evidence: dict,
                 **plan) -> Decision:
         check_transition(self.mode, target, action, trigger)
+        if target is Mode.LEARNING and (self.mode is not Mode.LEARNING or plan.get("restore")):
+            self._learning_since = index  # the live model learns (again) from here on
         decision = Decision(at=index, action=action, trigger=trigger, source=self.mode.value, target=target.value,
                             reason=reason, evidence=evidence, **plan)
         self.mode = target

@@ -38,6 +38,7 @@ class Control:
         self.store = runner.store
         self.journal_path = self.store.dir / JOURNAL
         self.loop.execute = self.execute
+        self.loop.load_model = self._load_model
         commands = self.loop.commands
         commands.on("snapshot", lambda: runner.snapshot("manual").to_dict())
         commands.on("pause", self.pause)
@@ -111,6 +112,8 @@ class Control:
             else:
                 loop.model = model
                 snapshots["restored"] = decision.restore
+        if decision.catch_up:
+            decision.evidence["caught_up"] = loop.catch_up(*decision.catch_up)
         if decision.candidate == "start":
             loop.shadow = {"candidate": copy.deepcopy(loop.model)}
             loop.candidate_score = Score(loop.score.name, loop.score.window)

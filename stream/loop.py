@@ -19,6 +19,7 @@ sits at a clean offset.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +33,8 @@ from stream.records import MemorySink, Record, Sink
 from stream.scoring import Score
 
 __all__ = ["Loop", "Counters", "Record", "MemorySink", "Sink"]
+
+REPLAY_TAIL = 1000  # latest labeled events kept: to score an older model on, or to catch one up
 
 
 @dataclass
@@ -80,6 +83,9 @@ class Loop:
         self.commands.after_each = lambda: self.refresh_status()
         self.refresh_status: Callable[[], None] = self.publish_status
         self.execute: Callable[[list[Decision]], None] = _no_executor
+        self.load_model: Callable[[str], Any] | None = None  # a snapshot's model (the runner sets it)
+        # The latest labeled events (index, x, y): the guard asks how an older model scores on them.
+        self.labeled_tail: deque[tuple[int, dict, Any]] = deque(maxlen=REPLAY_TAIL)
         self._decisions: list[Decision] = []
 
     # -- the hot path ------------------------------------------------------------------------
@@ -163,15 +169,48 @@ class Loop:
             shadow_losses = {name: score.loss(y, p) for name, p in shadow.items()}
             if "candidate" in shadow:
                 self.candidate_score.update(y, shadow["candidate"])
+        self.labeled_tail.append((index, x, y))
         guard = self.guard
         if guard.concept is not None or shadow_losses is not None:
-            self._decisions += guard.observe_label(index, loss, shadow_losses)
-            if self.shadow and not guard.challengers:
+            self._decisions += guard.observe_label(index, loss, shadow_losses, replay=self.replay)
+            if self.shadow and not guard.challengers and not self._decisions:
                 self.shadow = {}  # a probation ended without a decision
         if guard.mode is Mode.QUARANTINE and "candidate" in self.shadow:
             self._learn(record, self.shadow["candidate"], x, y, live=False)
         if guard.mode is Mode.LEARNING:
             self._learn(record, self.model, x, y, live=True)
+
+    def replay(self, snapshot: str, since: int) -> list[float] | None:
+        """The losses of `snapshot`'s model on the kept labeled events from index `since` on.
+
+        None when there is no such event or the snapshot cannot be loaded. The model is a fresh
+        copy from disk: it only predicts, and the live model is not touched.
+        """
+        events = [(x, y) for index, x, y in self.labeled_tail if index >= since]
+        if not events or self.load_model is None:
+            return None
+        try:
+            model = self.load_model(snapshot)
+            return [self.score.loss(y, model.predict_one(x)) for x, y in events]
+        except Exception:  # noqa: BLE001 - no verdict from this model; the guard decides without it
+            return None
+
+    def catch_up(self, first: int, end: int) -> int:
+        """The live model learns the kept labeled events with index in [first, end); returns how many.
+
+        A restored snapshot has not learned the good events between it and the onset of a change,
+        nor a resumed model the normal events that ended its quarantine; the guard names them.
+        """
+        learned = 0
+        for index, x, y in list(self.labeled_tail):
+            if first <= index < end:
+                try:
+                    self.model.learn_one(x, y)
+                except Exception:  # noqa: BLE001 - it failed when it came, too: dead-lettered then
+                    continue
+                learned += 1
+        self.counters.learned += learned
+        return learned
 
     def _learn(self, record: Record, model, x: dict, y, live: bool) -> None:
         t0 = time.perf_counter()
@@ -204,6 +243,7 @@ class Loop:
             "offsets": self.offsets,
             "guard": self.guard,
             "lineage": self.lineage,
+            "labeled_tail": self.labeled_tail,
         }
 
     def restore(self, state: dict, lineage: str | None) -> None:
@@ -216,6 +256,7 @@ class Loop:
         self.counters = state["counters"]
         self.offsets = dict(state["offsets"])
         self.guard = state["guard"]
+        self.labeled_tail = state["labeled_tail"]
         self.lineage = lineage
 
     # -- reporting ---------------------------------------------------------------------------

@@ -232,3 +232,19 @@ def test_cli_backtest_with_a_bad_config_exits_2_naming_key_and_file(tmp_path, ev
     assert result.exit_code == 2
     assert "every_events" in result.output and str(cfg) in result.output
     assert not out.exists()
+
+
+def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on():
+    rng = random.Random(8)
+    events = []
+    for i in range(6000):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1), "c": rng.gauss(0, 1) * (3 if i >= 3000 else 1)}
+        events.append(orjson.dumps({"id": f"h{i}", "x": x, "y": x["a"] - x["b"] > 0}))
+    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
+                      window=500)
+
+    rollback, accepted = result["decisions"]
+    assert rollback["action"] == "rollback" and rollback["evidence"]["alarm"]["detector"] == "data:c"
+    assert accepted["target"] == "learning" and "the inputs moved but" in accepted["reason"]
+    assert [w["mode"] for w in result["windows"]][-2:] == ["learning", "learning"]
+    assert result["windows"][-1]["metric"] > 0.95

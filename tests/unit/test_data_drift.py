@@ -224,21 +224,36 @@ def test_after_reset_reference_a_new_regime_raises_no_alarm():
     assert detector.in_reference()
 
 
-def test_distance_tells_which_regime_the_recent_inputs_come_from():
-    regime_a = stationary(seed=11, n=3000)
-    regime_b = stationary(seed=12, n=3000)
-    for x in regime_b:
-        x["gauss"] *= 100
+def two_regimes(seed: int):
+    """A detector fed regime A (events 0-2999), then B (a unit change of "gauss", 3000-5999),
+    with a reference taken of each; returns (detector, A's events, reference A, reference B)."""
+    regime_a = stationary(seed=seed, n=3000)
+    regime_b = [{**x, "gauss": x["gauss"] * 100} for x in stationary(seed=seed + 1, n=3000)]
     detector = DataDriftDetector()
     feed(detector, regime_a)
     reference_a = detector.snapshot_reference()
     detector.reset_reference()
     feed(detector, regime_b, start=3000)
-    reference_b = detector.snapshot_reference()
+    return detector, regime_a, reference_a, detector.snapshot_reference()
+
+
+def test_distance_tells_which_regime_the_recent_inputs_come_from():
+    detector, regime_a, reference_a, reference_b = two_regimes(seed=11)
 
     assert detector.distance(reference_b) < 0.3 < 2 < detector.distance(reference_a)
     feed(detector, regime_a[:300], start=6000)  # back to regime A
     assert detector.distance(reference_a) < 0.3 < 2 < detector.distance(reference_b)
+
+
+def test_a_regime_is_recognised_from_the_events_since_an_onset_alone():
+    detector, regime_a, reference_a, reference_b = two_regimes(seed=21)
+    feed(detector, regime_a[:60], start=6000)  # back to A for 60 events: the window is mostly B
+
+    match_a, evidence = detector.matches(reference_a, since=6000)
+    assert match_a and evidence["events"] == 60 and evidence["psi"] < evidence["limit"]
+    assert not detector.matches(reference_b, since=6000)[0]
+    assert not detector.matches(reference_a, since=5900)[0]  # B's events before the onset count
+    assert not detector.matches(reference_a, since=6030)[0]  # 30 events: too few to tell
 
 
 def test_use_reference_restores_a_parked_regime_without_alarms():

@@ -29,7 +29,8 @@ class Stream:
         self.index = 0
         self.decisions = []
 
-    def run(self, n: int, *, error: float = 0.05, scale: float = 1.0, shadow=None, labels: bool = True):
+    def run(self, n: int, *, error: float = 0.05, scale: float = 1.0, shadow=None, labels: bool = True,
+            replay=None):
         g = self.guard
         for _ in range(n):
             i = self.index
@@ -38,7 +39,7 @@ class Stream:
             if labels:
                 loss = 1.0 if self.rng.random() < error else 0.0
                 losses = shadow(loss) if (shadow and g.challengers) else None
-                self.decisions += g.observe_label(i, loss, losses)
+                self.decisions += g.observe_label(i, loss, losses, replay=replay)
             self.index += 1
             if self.index % 100 == 0:
                 g.snapshot_taken(f"s{self.index:06d}", self.index)
@@ -94,6 +95,7 @@ def test_a_concept_alarm_rolls_back_to_the_last_snapshot_before_the_onset():
     restored_at = int(rollback.restore[1:])
     assert restored_at <= onset and onset - restored_at < 100 + 40
     assert rollback.candidate == "start"
+    assert rollback.catch_up == (restored_at, onset)  # the good events the snapshot had not learned
     assert rollback.evidence["alarm"]["detector"] == "concept:adwin"
     assert stream.guard.quarantine.restored == rollback.restore
     assert stream.guard.challengers == ["candidate"]
@@ -128,6 +130,9 @@ def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level
         "resume", "quarantine", "learning", "drop")
     assert resume.restore is None  # the restored model is live already
     assert "incident over" in resume.reason and resume.evidence["p_value"] >= 0.05
+    # It learns the normal events its recovery was judged on (the contest's latest 200).
+    first, end = resume.catch_up
+    assert end == resume.at and first == resume.at - 199  # the 200th is this event, learned as usual
 
 
 def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_without_an_alarm():
@@ -165,6 +170,51 @@ def test_a_parked_model_that_wins_is_brought_back():
     back = stream.decisions[-1]
     assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
     assert "earlier regime" in back.reason
+
+
+def test_a_data_alarm_whose_inputs_come_from_a_parked_regime_brings_its_model_back_at_once():
+    stream = Stream(make()).run(1000)
+    stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
+    assert [d.action for d in stream.decisions] == ["rollback", "promote"]
+    parked = stream.guard.parked[0].snapshot
+    stream.run(1000, scale=100.0)  # the new regime, with its own reference
+    rollbacks = stream.guard.decision_counts["rollback"]
+    stream.run(100)  # the old inputs are back
+    back = stream.decisions[-1]
+    assert (back.action, back.trigger, back.source, back.target, back.restore) == (
+        "resume", "auto", "learning", "learning", parked)
+    assert "come from the regime of" in back.reason and back.evidence["inputs"]["psi"] < back.evidence["inputs"]["limit"]
+    assert stream.guard.decision_counts["rollback"] == rollbacks  # no quarantine on the way
+    assert back.catch_up == (back.evidence["onset"], back.at + 1)  # the events of its regime so far
+    assert stream.guard.mode is Mode.LEARNING and back.park  # the model it replaces is parked
+
+
+@pytest.mark.parametrize("candidate_extra, action", [(0.0, "promote"), (0.5, "resume")])
+def test_a_harmless_shift_of_the_inputs_goes_on_with_the_model_that_did_better(candidate_extra, action):
+    stream = Stream(make(harmless_after=300)).run(1000)
+    stream.run(800, scale=3.0, shadow=lambda loss: {"candidate": min(1.0, loss + candidate_extra)})
+    rollback, resolution = stream.decisions
+    assert rollback.evidence["alarm"]["kind"] == "data" and stream.guard.mode is Mode.LEARNING
+    assert (resolution.action, resolution.target) == (action, "learning")
+    assert "the inputs moved but the restored model's error stayed" in resolution.reason
+    assert resolution.candidate == ("promote" if action == "promote" else "drop") and resolution.park == ()
+    stream.run(1000, scale=3.0)  # the new inputs are the reference now
+    assert len(stream.decisions) == 2
+
+
+def test_a_rise_the_model_of_the_restore_point_does_not_share_is_not_drift():
+    stream = Stream(make()).run(1500)
+    stream.run(300, error=0.6, replay=lambda snapshot, since: [0.0] * 60)  # the older model does fine
+    assert stream.decisions == [] and stream.guard.mode is Mode.LEARNING
+    alarm = [a for a in stream.guard.alarms if a["level"] == "drift"][0]
+    assert alarm["verified"]["drift"] is False and "the live model changed" in alarm["verified"]["reason"]
+
+
+def test_a_rise_the_model_of_the_restore_point_shares_is_drift():
+    stream = Stream(make()).run(1500)
+    stream.run(300, error=0.6, replay=lambda snapshot, since: [1.0, 0.0] * 30)
+    assert stream.decisions[0].action == "rollback"
+    assert stream.decisions[0].evidence["alarm"]["verified"]["drift"] is True
 
 
 def test_data_drift_without_labels_stays_in_quarantine_until_the_inputs_return():

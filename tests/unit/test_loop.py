@@ -711,3 +711,49 @@ def test_max_events_stops_cleanly_with_a_shutdown_snapshot(tmp_path, stream_even
     assert (meta.reason, meta.events, meta.offsets) == ("shutdown", 130, {f"{FILE_TOPIC}:0": 130})
     assert source.commits == [{(FILE_TOPIC, 0): 130}]
     assert runner.loop.status["last_snapshot"]["id"] == meta.id
+
+
+def test_replay_scores_a_snapshots_model_on_the_latest_labeled_events_without_touching_the_live_one(
+        tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events[:400]), every=200)
+    runner.resume()
+    runner.run(threading.Event())
+    loop = runner.loop
+    first = [m for m, _, problem in store.list() if problem is None][0]  # learned events [0, 200)
+    before = probe(runner)
+
+    losses = loop.replay(first.id, since=300)
+
+    kept = [(x, y) for index, x, y in loop.labeled_tail if index >= 300]
+    old_model = store.load(first.id).state["model"]
+    assert len(losses) == len(kept) > 0
+    assert losses == [0.0 if old_model.predict_one(x) == y else 1.0 for x, y in kept]
+    assert probe(runner) == before  # the live model was not touched
+    assert loop.replay(first.id, since=10**9) is None  # no event that recent
+    assert loop.replay("s999999-missing", since=300) is None  # no such snapshot: no verdict
+
+
+def test_the_labeled_tail_is_part_of_the_snapshot(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events[:300]), every=100)
+    runner.resume()
+    runner.run(threading.Event())
+    fresh = make_runner(store, CommitLog([]))
+    fresh.resume()
+    assert list(fresh.loop.labeled_tail) == list(runner.loop.labeled_tail)
+
+
+def test_catch_up_learns_the_kept_labeled_events_of_a_range_once(tmp_path, stream_events):
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events[:300]), every=100)
+    runner.resume()
+    runner.run(threading.Event())
+    loop = runner.loop
+    loop.model = store.load([m for m, _, p in store.list() if p is None][0].id).state["model"]  # at 100
+    learned = loop.counters.learned
+    wanted = [(x, y) for index, x, y in loop.labeled_tail if 100 <= index < 150]
+
+    assert loop.catch_up(100, 150) == len(wanted) > 0
+    assert loop.counters.learned == learned + len(wanted)
+    assert loop.model.learned[-len(wanted):] == [int(x["i"]) for x, _ in wanted]
