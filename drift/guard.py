@@ -493,6 +493,8 @@ class Guard:
         if self.data is not None and parked.reference is not None:
             self.data.use_reference(parked.reference)
             self._data_quiet_until = index + self.settings.data_window
+        if self.quarantine is not None:
+            self._not_flapping(self.quarantine)
         self.quarantine = None
         self.probation = None
         decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
@@ -509,8 +511,10 @@ class Guard:
         return decision
 
     def _not_flapping(self, q: Quarantine) -> None:
-        """A rollback that ended in adopting the new regime was the guard adapting, not flapping:
-        it does not count toward the rollback-storm limit."""
+        """A rollback that ended in adopting a regime (a promoted candidate, accepted inputs, or a
+        parked model of a regime that came back) was the guard adapting, not flapping: it does not
+        count toward the rollback-storm limit. Rollbacks that end with the restored model resumed
+        (or never end) do."""
         if q.started in self._auto_rollbacks:
             self._auto_rollbacks.remove(q.started)
 

@@ -217,6 +217,19 @@ def test_a_rise_the_model_of_the_restore_point_shares_is_drift():
     assert stream.decisions[0].evidence["alarm"]["verified"]["drift"] is True
 
 
+def test_a_rollback_that_ends_with_a_parked_regime_back_does_not_count_toward_the_storm_limit():
+    stream = quarantined_by_concept(max_rollbacks=1, rollback_window=100_000)
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # promoted: not counted
+    parked = stream.guard.parked[0].snapshot
+    stream.run(300, error=0.05)
+    stream.run(300, error=0.6)  # the old regime: a rollback, then its parked model wins
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, f"parked:{parked}": 0.0})
+    assert stream.decisions[-1].restore == parked
+    stream.run(1500, error=0.05)
+    stream.run(300, error=0.6)  # a third alarm: still a rollback, not a storm pause
+    assert stream.decisions[-1].action == "rollback" and stream.guard.mode is Mode.QUARANTINE
+
+
 def test_data_drift_without_labels_stays_in_quarantine_until_the_inputs_return():
     stream = Stream(make()).run(1000)
     stream.run(300, scale=100.0, labels=False)
