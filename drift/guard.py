@@ -5,13 +5,18 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
 
 - `learning`: the live model learns. An alarm (concept drift on its errors, or data drift on its
   inputs) estimates when the change began and decides a *rollback* to the last snapshot taken
-  before then, entering `quarantine`.
+  before then, entering `quarantine`. Two checks come first: a concept alarm is verified on the
+  model of that snapshot (`replay`: if it still predicts the events since the onset as well as
+  before, the live model changed, not the world, and learning goes on), and a data alarm whose
+  inputs since the onset match a parked model's regime brings that model back at once.
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning)
   and parked models of earlier regimes predict in shadow. Evidence on the same labeled events
   decides: the candidate significantly better -> *promote* (the world changed); a parked model
   better -> *resume* it (a known regime came back); the restored model back at its pre-alarm error
-  (and the inputs back to the reference) -> *resume* (the incident is over). At the limit, the
-  policy applies (default: stay and alert).
+  (and the inputs back to the reference) -> *resume* (the incident is over); inputs that stay moved
+  without a rise of the error -> the shift is harmless, accepted. At the limit, the policy applies
+  (default: stay and alert). Decisions name the kept labeled events the new live model learns
+  (`catch_up`): those between its snapshot and the onset, or those that showed the incident over.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 
