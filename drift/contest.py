@@ -30,7 +30,6 @@ class Contest:
         self.recent = recent
         self.labeled = 0
         self._restored: deque[float] = deque(maxlen=window)
-        self._index: deque[int] = deque(maxlen=window)  # event index of each pair (-1: not given)
         self._pairs: dict[str, deque[float]] = {name: deque(maxlen=window) for name in challengers}
         self._better = {name: 0 for name in challengers}  # challenger's loss below the restored one's
         self._worse = {name: 0 for name in challengers}
@@ -39,13 +38,12 @@ class Contest:
     def challengers(self) -> list[str]:
         return list(self._pairs)
 
-    def add(self, restored: float, challengers: dict[str, float], index: int = -1) -> None:
+    def add(self, restored: float, challengers: dict[str, float]) -> None:
         if len(self._restored) == self.window:
             old = self._restored[0]
             for name, losses in self._pairs.items():
                 self._count(name, old, losses[0], -1)
         self._restored.append(restored)
-        self._index.append(index)
         for name, losses in self._pairs.items():
             loss = challengers.get(name, restored)
             losses.append(loss)
@@ -55,7 +53,6 @@ class Contest:
     def restart(self) -> None:
         """Drop the paired evidence so far (e.g. it came from inputs that are gone); keep `labeled`."""
         self._restored.clear()
-        self._index.clear()
         for name, losses in self._pairs.items():
             losses.clear()
             self._better[name] = self._worse[name] = 0
@@ -98,10 +95,6 @@ class Contest:
             if wins and (best is None or mean < best_evidence["challenger_loss"]):
                 best, best_evidence = name, evidence
         return best, best_evidence
-
-    def recent_start(self) -> int:
-        """Event index of the first of the latest `recent` pairs (-1 if unknown)."""
-        return self._index[-min(self.recent, len(self._index))] if self._index else -1
 
     def _recent_improvement(self, name: str) -> float:
         """Relative improvement of `name`'s mean loss over the restored model's on the latest events."""

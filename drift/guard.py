@@ -16,7 +16,8 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   (and the inputs back to the reference) -> *resume* (the incident is over); inputs that stay moved
   without a rise of the error -> the shift is harmless, accepted. At the limit, the policy applies
   (default: stay and alert). Decisions name the kept labeled events the new live model learns
-  (`catch_up`): those between its snapshot and the onset, or those that showed the incident over.
+  (`catch_up`): those between its snapshot and the onset, or those since the onset whose inputs
+  matched a recalled model's regime.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 
@@ -248,7 +249,7 @@ class Guard:
                     return self._on_alarm(index, alarm, onset=signal.onset)
             return self._on_probation(index, loss, shadow)
         if self.mode is Mode.QUARANTINE and self.quarantine is not None:
-            self.quarantine.contest.add(loss, shadow or {}, index)
+            self.quarantine.contest.add(loss, shadow or {})
             return self._resolve(index)
         return []
 
@@ -425,9 +426,10 @@ class Guard:
         if inputs_back:
             recovered, evidence = contest.restored_recovered(q.baseline, self.classifier)
             if recovered:
-                # The events that showed it are normal ones: the restored model learns them.
+                # No catch-up here: the events that showed it may still hold the incident's last ones
+                # (a linear model that learned four events of a x100 unit change was ruined).
                 return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                    "pre-alarm level", evidence, catch_up=(contest.recent_start(), index))]
+                                    "pre-alarm level", evidence)]
         elif contest.labeled >= s.harmless_after:
             # The inputs moved and stay moved. If the errors did not move (judged on the whole
             # window: a small rise counts too), the shift is harmless: take the new inputs as the
