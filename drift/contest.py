@@ -18,6 +18,7 @@ still remembers it) is no win.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from drift.stats import mcnemar_p, rate_above_p
 
@@ -98,9 +99,8 @@ class Contest:
 
     def _recent_improvement(self, name: str) -> float:
         """Relative improvement of `name`'s mean loss over the restored model's on the latest events."""
-        n = min(self.recent, len(self._restored))
-        restored = sum(list(self._restored)[-n:])
-        challenger = sum(list(self._pairs[name])[-n:])
+        restored = sum(islice(reversed(self._restored), self.recent))
+        challenger = sum(islice(reversed(self._pairs[name]), self.recent))
         return (restored - challenger) / restored if restored else 0.0
 
     def restored_recovered(self, baseline: float | None, classifier: bool, ratio: float = 1.25,

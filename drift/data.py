@@ -144,25 +144,15 @@ class DataDriftDetector:
         self._forget_reference()
         self._install(reference)
 
-    def distance(self, reference: Reference, since: int | None = None) -> float:
-        """Largest per-feature PSI of the recent window against `reference` (inf without events).
-
-        With `since`, only the recent events from that index on are compared (e.g. since an onset).
-        Windows of the regime the reference was taken from score about 0.1 to 0.2 (chance alone);
-        above the alarm limit (0.43 with the defaults), the inputs come from another regime.
-        """
-        xs = self._since(since)
-        if not xs or not reference.features:
-            return math.inf
-        binning = _Binning(reference.features, reference.clocks)
-        return float(binning.contributions(binning.count(binning.encode(xs))).sum(axis=1).max())
-
-    def matches(self, reference: Reference, since: int, min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
-        """Do the inputs since event `since` come from the regime of `reference`?
+    def matches(self, reference: Reference, since: int | None = None,
+                min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
+        """Do the inputs since event `since` (default: the recent window) come from the regime of
+        `reference`?
 
         Every feature's PSI must stay under what chance gives a window of that many events from
         the reference once in a thousand times (`_Z_MATCH`): a parked regime is recognised by its
         inputs alone, and a false match would bring back the wrong model, so the bar is strict.
+        The evidence names the feature closest to (or farthest over) its limit, with its PSI.
         """
         xs = self._since(since)
         evidence = {"since": since, "events": len(xs)}

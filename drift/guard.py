@@ -460,12 +460,8 @@ class Guard:
                "(new input reference taken)")
         if candidate is None or candidate > restored:
             return self._leave(index, "resume", why, evidence)
-        self.quarantine = None
-        decision = self._decide(index, "promote", "auto", Mode.LEARNING,
-                                why + "; the candidate, which learned the new inputs, did no worse: it goes on",
-                                evidence, candidate="promote")
-        self._reset_detectors()
-        return decision
+        return self._leave(index, "promote", why + "; the candidate, which learned the new inputs, did no worse: "
+                           "it goes on", evidence, candidate="promote")
 
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
         q = self.quarantine
@@ -510,10 +506,9 @@ class Guard:
         return decision
 
     def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
-               catch_up: tuple[int, int] | None = None) -> Decision:
+               candidate: str = "drop") -> Decision:
         self.quarantine = None
-        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate="drop",
-                                catch_up=catch_up)
+        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate=candidate)
         self._reset_detectors()
         return decision
 

@@ -199,7 +199,7 @@ class Loop:
         """The live model learns the kept labeled events with index in [first, end); returns how many.
 
         A restored snapshot has not learned the good events between it and the onset of a change,
-        nor a resumed model the normal events that ended its quarantine; the guard names them.
+        nor a recalled model the events of its regime since the onset; the guard names them.
         """
         learned = 0
         for index, x, y in list(self.labeled_tail):

@@ -237,12 +237,19 @@ def two_regimes(seed: int):
     return detector, regime_a, reference_a, detector.snapshot_reference()
 
 
-def test_distance_tells_which_regime_the_recent_inputs_come_from():
+def psi_against(detector: DataDriftDetector, reference) -> tuple[bool, float]:
+    match, evidence = detector.matches(reference)
+    return match, evidence["psi"]
+
+
+def test_the_recent_window_tells_which_regime_the_inputs_come_from():
     detector, regime_a, reference_a, reference_b = two_regimes(seed=11)
 
-    assert detector.distance(reference_b) < 0.3 < 2 < detector.distance(reference_a)
+    (match_b, psi_b), (match_a, psi_a) = psi_against(detector, reference_b), psi_against(detector, reference_a)
+    assert match_b and not match_a and psi_b < 0.3 < 2 < psi_a
     feed(detector, regime_a[:300], start=6000)  # back to regime A
-    assert detector.distance(reference_a) < 0.3 < 2 < detector.distance(reference_b)
+    (match_b, psi_b), (match_a, psi_a) = psi_against(detector, reference_b), psi_against(detector, reference_a)
+    assert match_a and not match_b and psi_a < 0.3 < 2 < psi_b
 
 
 def test_a_regime_is_recognised_from_the_events_since_an_onset_alone():
