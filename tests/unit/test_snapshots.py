@@ -243,7 +243,8 @@ def test_list_marks_refused_files_and_keeps_their_readable_metadata(store):
     ok = write(store, events=1)
     bad = write(store, events=2)
     path = store.path_of(bad.id)
-    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))   # always a different last byte
 
     rows = store.list()
 
