@@ -66,7 +66,9 @@ class DataDriftDetector:
     that chance reaches once in a billion windows if that is higher: PSI * (1/window + 1/reference
     size)^-1 is about chi-square with bins - 1 degrees of freedom, so for 14 bins and a window of
     200 chance alone averages 0.08 and a bare 0.25 alarms a few times in 200,000 stationary events;
-    the limit there is 0.43. The invalid rate's limit is raised to its chance level the same way.
+    the limit there is 0.43. A feature whose values come in long runs (`persistence`) has fewer
+    independent events in a window, and its limit is that many times higher. The invalid rate's
+    limit is raised to its chance level the same way.
     """
 
     def __init__(self, *, reference_size: int = 1000, window: int = 200, check_every: int = 25,
@@ -160,7 +162,8 @@ class DataDriftDetector:
             return False, evidence
         binning = _Binning(reference.features, reference.clocks)
         psi_per_feature = binning.contributions(binning.count(binning.encode(xs))).sum(axis=1)
-        limits = _chance_psi(binning.used.sum(axis=1), len(xs), reference.size, z=_Z_MATCH)
+        limits = binning.persistence * _chance_psi(binning.used.sum(axis=1), len(xs), reference.size,
+                                                   z=_Z_MATCH)
         worst = int(np.argmax(psi_per_feature - limits))
         evidence.update(feature=binning.names[worst], psi=float(psi_per_feature[worst]),
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
@@ -344,7 +347,8 @@ class DataDriftDetector:
         self._counts = self._binning.count(self._codes.last(self.window))
         self._note_new_keys(xs, self._valid_seen - len(xs) + 1)
         self._refresh_psi()
-        chance = _chance_psi(self._binning.used.sum(axis=1), self.window, reference.size)
+        chance = self._binning.persistence * _chance_psi(self._binning.used.sum(axis=1), self.window,
+                                                         reference.size)
         self._psi_limit = np.maximum(self.psi_threshold, chance)
         self._psi_rearm = self._psi_limit / 2
         threshold = max(self.invalid_rate_threshold, 5 * reference.invalid_rate,

@@ -35,6 +35,9 @@ class FeatureReference:
     edges: tuple[float, ...]  # continuous: inner cut points (deciles); discrete: the values seen
     categories: tuple[Any, ...]  # categorical: the `max_categories` most frequent values
     mass: tuple[float, ...]  # per bin code; 0.0 marks a bin this kind does not use
+    # How many times longer its runs of equal bins are in the reference than independent events
+    # would make them (at least 1): a window of n events holds the evidence of n / persistence.
+    persistence: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,31 @@ def build_reference(xs: Sequence[dict], start: int, end: int, invalid_rate: floa
     features = [_bin_feature(name, column, discrete_max_unique, max_categories)
                 for name, column in columns.items() if name not in clocks]
     binning = _Binning(features, clocks)
-    mass = np.where(binning.used, _smooth(binning.count(binning.encode(xs)), binning.used), 0.0)
-    features = [replace(f, mass=tuple(m[:n].tolist()))
-                for f, m, n in zip(features, mass, binning.bins)]
+    codes = binning.encode(xs)
+    mass = np.where(binning.used, _smooth(binning.count(codes), binning.used), 0.0)
+    features = [replace(f, mass=tuple(m[:n].tolist()), persistence=float(r))
+                for f, m, n, r in zip(features, mass, binning.bins, _persistence(codes, mass))]
     return Reference(tuple(features), start, end, len(xs), invalid_rate, clocks)
+
+
+def _persistence(codes: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Per feature: its mean run of consecutive events in the same bin, over the mean run that
+    independent events with these bin probabilities give (1 / (1 - sum q^2)); at least 1.
+
+    A slow feature (the day of the week in half-hourly data) stays in one bin for dozens of
+    events, so a window holds a few of its values, not hundreds: PSI limits scale by this.
+
+    >>> codes = np.array([[6 + i // 48 % 7, 6 + i % 3] for i in range(1000)])
+    >>> mass = np.zeros((2, 13)); mass[0, 6:13] = 1 / 7; mass[1, 6:9] = 1 / 3
+    >>> [round(float(r)) for r in _persistence(codes, mass)]
+    [41, 1]
+    """
+    if len(codes) < 2:
+        return np.ones(codes.shape[1])
+    changes = np.count_nonzero(codes[1:] != codes[:-1], axis=0)
+    observed = len(codes) / (changes + 1)
+    expected = 1 / np.maximum(1 - (mass ** 2).sum(axis=1), 1e-9)
+    return np.maximum(1.0, observed / expected)
 
 
 def _is_clock(column: list, discrete_max_unique: int) -> bool:
@@ -152,6 +176,7 @@ class _Binning:
         self._hi = np.array([features[j].hi for j in numeric])
         self._categorical = [(j, f.name, {c: FIRST + i for i, c in enumerate(f.categories)})
                              for j, f in enumerate(features) if f.kind == "categorical"]
+        self.persistence = np.array([f.persistence for f in features])
 
     def encode(self, xs: list[dict]) -> np.ndarray:
         codes = np.empty((len(xs), len(self.names)), np.int16)

@@ -7,6 +7,7 @@ import json
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -396,3 +397,29 @@ def test_a_clock_feature_that_only_grows_is_known_but_never_compared():
     for i in range(20_000, 20_300):
         alarms += detector.update(i, {"date": 1000.0 + i * 0.37, "x": float(rng.normal()) * 100})
     assert [a.detector for a in alarms] == ["data:x"]
+
+
+def test_a_slow_cyclic_feature_does_not_alarm_but_a_shift_of_an_independent_one_does():
+    # A day of the week in half-hourly data: 48 events in a row share a value, so a window of 200
+    # events holds four or five days and never looks like the reference's week.
+    rng = np.random.default_rng(4)
+
+    def event(i, factor=1.0):
+        return {"day": float(i // 48 % 7), "x": float(rng.normal()) * factor}
+
+    def run(detector, n):
+        return [a.detector for i in range(n) for a in detector.update(i, event(i))]
+
+    slow = DataDriftDetector()
+    assert run(slow, 30_000) == []
+    persistence = {f.name: f.persistence for f in slow.snapshot_reference().features}
+    assert persistence["day"] > 20 and persistence["x"] < 1.1
+
+    alarms = [a.detector for i in range(30_000, 30_300) for a in slow.update(i, event(i, factor=100.0))]
+    assert alarms == ["data:x"]
+
+    # without the persistence correction, the same stream alarms on `day` again and again
+    naive = DataDriftDetector()
+    reference = slow.snapshot_reference()
+    naive.use_reference(replace(reference, features=tuple(replace(f, persistence=1.0) for f in reference.features)))
+    assert "data:day" in [a.detector for i in range(30_000) for a in naive.update(i, event(i))]
