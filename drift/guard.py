@@ -449,19 +449,23 @@ class Guard:
         return []
 
     def _accept_inputs(self, index: int, evidence: dict) -> Decision:
-        """A harmless shift of the inputs: new reference; the candidate goes on if it did no worse."""
-        self._not_flapping(self.quarantine)
-        self.data.reset_reference()
-        self._data_quiet_until = index + self.settings.data_window
+        """A harmless shift of the inputs: new reference; the candidate goes on if it did no worse.
+
+        The candidate going on is a promotion like any other: the restored model is parked with
+        the inputs it knew, and comes back if they do (the shift was a long incident after all).
+        """
         contest = self.quarantine.contest
         candidate, restored = contest.mean_loss("candidate"), contest.mean_loss()
         evidence = {**evidence, "candidate_loss": candidate, "restored_loss": restored}
         why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
                "(new input reference taken)")
-        if candidate is None or candidate > restored:
-            return self._leave(index, "resume", why, evidence)
-        return self._leave(index, "promote", why + "; the candidate, which learned the new inputs, did no worse: "
-                           "it goes on", evidence, candidate="promote")
+        if candidate is not None and candidate <= restored:
+            return self._promote(index, why + "; the candidate, which learned the new inputs, did no worse: "
+                                 "it goes on", evidence)
+        self._not_flapping(self.quarantine)
+        self.data.reset_reference()
+        self._data_quiet_until = index + self.settings.data_window
+        return self._leave(index, "resume", why, evidence)
 
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
         q = self.quarantine

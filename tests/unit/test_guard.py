@@ -195,9 +195,24 @@ def test_a_harmless_shift_of_the_inputs_goes_on_with_the_model_that_did_better(c
     assert rollback.evidence["alarm"]["kind"] == "data" and stream.guard.mode is Mode.LEARNING
     assert (resolution.action, resolution.target) == (action, "learning")
     assert "the inputs moved but the restored model's error stayed" in resolution.reason
-    assert resolution.candidate == ("promote" if action == "promote" else "drop") and resolution.park == ()
+    promoted = action == "promote"
+    assert resolution.candidate == ("promote" if promoted else "drop")
+    assert resolution.park == ((rollback.restore,) if promoted else ())  # a promotion parks the restored model
     stream.run(1000, scale=3.0)  # the new inputs are the reference now
     assert len(stream.decisions) == 2
+
+
+def test_after_a_harmless_shift_was_accepted_the_old_inputs_bring_back_the_parked_model():
+    # A long incident taken for a harmless shift: when it ends, the model of the old inputs returns.
+    stream = Stream(make(harmless_after=300)).run(1000)
+    stream.run(800, scale=3.0)
+    rollback, promotion = stream.decisions
+    stream.run(1000, scale=3.0)
+    stream.run(300)  # the old inputs are back
+    *_, back = stream.decisions
+    assert (back.action, back.restore) == ("resume", rollback.restore)
+    assert back.park and back.park[0] != rollback.restore  # the model of the shifted inputs is parked in turn
+    assert "come from the regime of" in back.reason and stream.guard.decision_counts["rollback"] == 1
 
 
 def test_a_rise_the_model_of_the_restore_point_does_not_share_is_not_drift():
