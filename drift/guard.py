@@ -10,29 +10,29 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   before, the live model changed, not the world, and learning goes on), and a data alarm whose
   inputs since the onset match a parked model's regime brings that model back at once.
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning)
-  and parked models of earlier regimes predict in shadow. Evidence on the same labeled events
-  decides: the candidate significantly better -> *promote* (the world changed); a parked model
-  better -> *resume* it (a known regime came back); the restored model back at its pre-alarm error
-  (and the inputs back to the reference) -> *resume* (the incident is over); inputs that stay moved
-  without a rise of the error -> the shift is harmless, accepted. At the limit, the policy applies
-  (default: stay and alert). Decisions name the kept labeled events the new live model learns
-  (`catch_up`): those between its snapshot and the onset, or those since the onset whose inputs
-  matched a recalled model's regime.
+  and parked models of earlier regimes predict in shadow. The evidence on the same labeled events
+  gives a verdict (`drift/quarantine.py`): promote the candidate (the world changed), bring back a
+  parked model (a known regime came back), resume (the incident is over), accept the inputs (the
+  shift is harmless), or apply the policy at the limit (default: stay and alert). Decisions name
+  the kept labeled events the new live model learns (`catch_up`): those between its snapshot and
+  the onset, or those since the onset whose inputs matched a recalled model's regime. Restore
+  points and parked models are kept in `drift/regimes.py`.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Callable
 
 from drift.concept import ConceptDetector
 from drift.contest import Contest, at_baseline
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
+from drift.quarantine import Quarantine
+from drift.regimes import Parked, ParkedModels, RestorePoint, RestorePoints  # noqa: F401 - see __setstate__
+from drift.settings import POLICIES, GuardSettings
 
-POLICIES = ("stay", "resume", "promote")
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
 
@@ -43,68 +43,6 @@ Replay = Callable[[str, int], "list[float] | None"]
 
 class GuardError(ValueError):
     """A command the guard cannot carry out in its current state (e.g. promote with no candidate)."""
-
-
-@dataclass(frozen=True)
-class GuardSettings:
-    """How the guard detects and decides; `[guard]` in the config file maps onto these fields."""
-
-    enabled: bool = True  # automatic detection and decisions; manual commands work either way
-    detector: str = "adwin"
-    detector_params: dict = field(default_factory=dict)
-    min_increase: float = 0.08  # classifiers: error-rate rise a concept alarm must show
-    min_ratio: float = 1.5  # regressors: scaled-error ratio a concept alarm must show
-    data_drift: bool = True
-    reference_size: int = 1000
-    data_window: int = 200
-    check_every: int = 25
-    psi_threshold: float = 0.25
-    min_quarantine: int = 50  # labeled events before an automatic resolution
-    max_quarantine: int = 5000  # labeled events before the policy applies
-    policy: str = "stay"
-    evidence_window: int = 500
-    alpha: float = 0.01
-    margin: float = 0.1  # relative loss improvement a challenger must show
-    harmless_after: int = 1000  # labeled events proving a shift of the inputs does not hurt
-    max_rollbacks: int = 3
-    rollback_window: int = 20_000  # events
-    parked_max: int = 3
-    probation: int = 5000  # labeled events after a promotion during which parked models stay in shadow
-    lookback: int = 5000  # events: how far back an onset (and so a restore point) can lie
-
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
-
-
-@dataclass
-class RestorePoint:
-    snapshot: str
-    events: int  # events consumed when it was taken: it has learned events [0, events)
-    mode: Mode
-
-
-@dataclass
-class Parked:
-    """A model of an earlier regime, kept (pinned) in case that regime comes back."""
-
-    snapshot: str
-    reference: object  # the data detector's reference for that regime
-    parked_at: int
-
-
-@dataclass
-class Quarantine:
-    started: int
-    onset: int
-    kind: str  # "concept", "data" or "schema"
-    trigger: dict
-    restored: str | None
-    baseline: float | None
-    contest: Contest
-    events: int = 0
-    limit_reached: bool = False
-    inputs_moved: bool = False  # the inputs left the reference during this quarantine
 
 
 class Guard:
@@ -137,8 +75,8 @@ class Guard:
         # regime comes back without any alarm (labels flipped back, the error *falls*), the parked
         # model wins this contest against the live one and is recalled.
         self.probation: Contest | None = None
-        self.parked: list[Parked] = []
-        self.restore_points: list[RestorePoint] = []  # oldest first; see `snapshot_taken`
+        self.parked = ParkedModels(s.parked_max)
+        self.restore_points = RestorePoints(s.lookback)
         # The newest `history` decisions and alarms (None: all, as a backtest reports them).
         self.decisions: deque[Decision] = deque(maxlen=history)
         self.alarms: deque[dict] = deque(maxlen=history)
@@ -154,6 +92,17 @@ class Guard:
         self._data_quiet_until = -1
         self._checks_seen = 0
         self._learning_since = 0
+
+    def __setstate__(self, state: dict) -> None:
+        # Snapshots written before drift/regimes.py hold plain lists of `drift.guard.Parked` and
+        # `drift.guard.RestorePoint` (hence their import here): wrap them.
+        if isinstance(state.get("parked"), list):
+            parked, state["parked"] = state["parked"], ParkedModels(state["settings"].parked_max)
+            state["parked"].models = parked
+        if isinstance(state.get("restore_points"), list):
+            points, state["restore_points"] = state["restore_points"], RestorePoints(state["settings"].lookback)
+            state["restore_points"].points = points
+        self.__dict__.update(state)
 
     # -- what the loop asks per event --------------------------------------------------------
 
@@ -195,37 +144,18 @@ class Guard:
         if not checked:
             return []
         if q.kind != "concept" and self.parked:
-            known = self._known_regime(q.onset)
+            known = self.parked.recognise(self.data, q.onset)
             if known is not None:
-                return [self._bring_back(index, known[0], known[1], replaced=q.restored,
+                return [self._bring_back(index, known[0], known[1], replaced=q.model_snapshot,
                                          reason=f"the inputs since the onset come from the regime of {known[0]}: "
                                                 "that regime is back")]
         back = self.data.in_reference()
-        if not back:
-            q.inputs_moved = True
-        elif q.inputs_moved:
-            # The paired evidence so far was gathered on inputs that are gone: the question now is
-            # how the models do on these.
-            q.inputs_moved = False
-            q.contest.restart()
+        q.inputs_checked(back)
         # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.
         if q.kind != "concept" and q.contest.labeled == 0 and q.events >= self.settings.min_quarantine and back:
             return [self._leave(index, "resume", "the inputs are back to the reference (no labels needed)",
                                 {"psi": self.data.last_psi()})]
         return []
-
-    def _known_regime(self, since: int) -> tuple[str, dict] | None:
-        """A parked model whose regime the inputs since `since` come from, if they are not the current one's."""
-        current = self.data.snapshot_reference()
-        if current is None or self.data.matches(current, since)[0]:
-            return None
-        for parked in reversed(self.parked):  # the newest first
-            if parked.reference is None:
-                continue
-            match, evidence = self.data.matches(parked.reference, since)
-            if match:
-                return parked.snapshot, {"inputs": evidence}
-        return None
 
     def observe_label(self, index: int, loss: float, shadow: dict[str, float] | None = None,
                       replay: Replay | None = None) -> list[Decision]:
@@ -279,39 +209,26 @@ class Guard:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def snapshot_taken(self, snapshot: str, events: int) -> None:
+    def snapshot_taken(self, snapshot: str, events: int, reason: str | None = None) -> None:
         """Every snapshot the loop writes is a possible restore point (if taken while learning).
 
-        Points older than `lookback` events are forgotten, except the newest of them: an onset
-        can lie at most that far back, and the snapshot before it must stay reachable.
+        The "rollback" snapshot of a quarantine holds the restored model as it went live, after
+        its catch-up: that is the model a promotion parks.
         """
-        self.restore_points.append(RestorePoint(snapshot, events, self.mode))
-        horizon = events - self.settings.lookback
-        old = [p for p in self.restore_points if p.events < horizon and p.mode is Mode.LEARNING]
-        keep_old = old[-1:]
-        self.restore_points = keep_old + [p for p in self.restore_points if p.events >= horizon]
+        self.restore_points.add(snapshot, events, self.mode)
+        if reason == "rollback" and self.quarantine is not None and self.quarantine.live is None:
+            self.quarantine.live = snapshot
 
     def last_good(self, before: int) -> str | None:
         """The newest snapshot taken while learning that has learned nothing from event `before` on."""
-        point = self._restore_point(before)
+        point = self.restore_points.before(before)
         return point.snapshot if point is not None else None
-
-    def _restore_point(self, before: int) -> RestorePoint | None:
-        for point in reversed(self.restore_points):
-            if point.mode is Mode.LEARNING and point.events <= before:
-                return point
-        return None
 
     def protected(self, now: int) -> set[str]:
         """Snapshots retention must keep: possible restore points, the restored one, parked ones."""
-        keep = {p.snapshot for p in self.parked}
-        if self.quarantine is not None and self.quarantine.restored:
-            keep.add(self.quarantine.restored)
-        oldest_useful = self.last_good(now - self.settings.lookback)
-        if oldest_useful:
-            keep.add(oldest_useful)
-        keep.update(p.snapshot for p in self.restore_points
-                    if p.mode is Mode.LEARNING and p.events > now - self.settings.lookback)
+        keep = {p.snapshot for p in self.parked} | self.restore_points.needed(now)
+        if self.quarantine is not None:
+            keep.update(s for s in (self.quarantine.restored, self.quarantine.live) if s)
         return keep
 
     # -- operator commands (manual always wins) ----------------------------------------------
@@ -367,7 +284,7 @@ class Guard:
     def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
         s = self.settings
         if alarm.get("kind") != "concept" and self.parked:
-            known = self._known_regime(onset)
+            known = self.parked.recognise(self.data, onset)
             if known is not None:
                 snapshot, evidence = known
                 return [self._bring_back(
@@ -383,7 +300,7 @@ class Guard:
             decision = self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm}, alert=True)
             self.alert = reason
             return [decision]
-        point = self._restore_point(onset)
+        point = self.restore_points.before(onset)
         restore = point.snapshot if point is not None else None
         if restore is None:
             reason = (f"{alarm['detector']} alarm, but no snapshot taken while learning precedes the onset at "
@@ -392,7 +309,7 @@ class Guard:
             return [self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm, "onset": onset},
                                  alert=True)]
         baseline = self._baseline(onset)
-        challengers = ["candidate"] + [f"parked:{p.snapshot}" for p in self.parked]
+        challengers = ["candidate"] + self.parked.challengers
         self.quarantine = Quarantine(
             started=index, onset=onset, kind=alarm.get("kind", "concept"), trigger=alarm, restored=restore,
             baseline=baseline, contest=Contest(challengers, window=s.evidence_window),
@@ -411,42 +328,30 @@ class Guard:
 
     def _resolve(self, index: int) -> list[Decision]:
         q, s = self.quarantine, self.settings
-        contest = q.contest
-        if contest.labeled < s.min_quarantine:
+        verdict, evidence = q.verdict(s, self.data is None or self.data.in_reference(), self.classifier)
+        if verdict is None:
             return []
-        name, evidence = contest.winner(s.alpha, s.margin)
-        if name == "candidate":
+        if verdict == "candidate":
             return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
-        if name is not None:
-            snapshot = name.split(":", 1)[1]
-            return [self._bring_back(index, snapshot, evidence, replaced=self.quarantine.restored,
+        if verdict.startswith("parked:"):
+            snapshot = verdict.split(":", 1)[1]
+            return [self._bring_back(index, snapshot, evidence, replaced=q.model_snapshot,
                                      reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
                                             "that regime is back")]
-        inputs_back = self.data is None or q.kind == "concept" or self.data.in_reference()
-        if inputs_back:
-            recovered, evidence = contest.restored_recovered(q.baseline, self.classifier)
-            if recovered:
-                # No catch-up here: the events that showed it may still hold the incident's last ones
-                # (a linear model that learned four events of a x100 unit change was ruined).
-                return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                    "pre-alarm level", evidence)]
-        elif contest.labeled >= s.harmless_after:
-            # The inputs moved and stay moved. If the errors did not move (judged on the whole
-            # window: a small rise counts too), the shift is harmless: take the new inputs as the
-            # reference, and go on with whichever model did better on them.
-            harmless, evidence = contest.restored_recovered(q.baseline, self.classifier, recent=contest.window)
-            if harmless:
-                return [self._accept_inputs(index, evidence)]
-        if contest.labeled >= s.max_quarantine and not q.limit_reached:
-            q.limit_reached = True
-            why = f"no decision after {contest.labeled} labeled events"
-            if s.policy == "promote":
-                return [self._promote(index, f"{why}: policy promotes the candidate", evidence)]
-            if s.policy == "resume":
-                return [self._leave(index, "resume", f"{why}: policy resumes the restored model", evidence)]
-            self.alert = f"{why}: staying in quarantine, an operator must decide"
-            return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
-        return []
+        if verdict == "over":
+            # No catch-up here: the events that showed it may still hold the incident's last ones
+            # (a linear model that learned four events of a x100 unit change was ruined).
+            return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
+                                "pre-alarm level", evidence)]
+        if verdict == "harmless":
+            return [self._accept_inputs(index, evidence)]
+        why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
+        if s.policy == "promote":
+            return [self._promote(index, f"{why}: policy promotes the candidate", evidence)]
+        if s.policy == "resume":
+            return [self._leave(index, "resume", f"{why}: policy resumes the restored model", evidence)]
+        self.alert = f"{why}: staying in quarantine, an operator must decide"
+        return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
 
     def _accept_inputs(self, index: int, evidence: dict) -> Decision:
         """A harmless shift of the inputs: new reference; the candidate goes on if it did no worse.
@@ -470,17 +375,16 @@ class Guard:
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
         q = self.quarantine
         park = ()
-        if q.restored is not None:
-            park = (q.restored,)
-            reference = self.data.snapshot_reference() if self.data is not None else None
-            self._park(Parked(q.restored, reference, index))
+        if q.model_snapshot is not None:
+            park = (q.model_snapshot,)
+            self.parked.park(q.model_snapshot, self._reference(), index)
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", park=park)
         if self.parked:
             # A short window: evidence from before the old regime returned must age out fast.
-            self.probation = Contest([f"parked:{p.snapshot}" for p in self.parked],
+            self.probation = Contest(self.parked.challengers,
                                      window=min(self.settings.evidence_window, PROBATION_WINDOW))
         if self.data is not None:
             self.data.reset_reference()
@@ -491,12 +395,11 @@ class Guard:
     def _bring_back(self, index: int, snapshot: str, evidence: dict, *, replaced: str | None,
                     reason: str, catch_up: tuple[int, int] | None = None) -> Decision:
         """A parked model of an earlier regime wins: make it live again, and park the one it beat."""
-        parked = next(p for p in self.parked if p.snapshot == snapshot)
-        self.parked.remove(parked)
+        parked = self.parked.take(snapshot)
         park = ()
         if replaced is not None:
             park = (replaced,)
-            self._park(Parked(replaced, self.data.snapshot_reference() if self.data is not None else None, index))
+            self.parked.park(replaced, self._reference(), index)
         if self.data is not None and parked.reference is not None:
             self.data.use_reference(parked.reference)
             self._data_quiet_until = index + self.settings.data_window
@@ -524,9 +427,9 @@ class Guard:
         if q.started in self._auto_rollbacks:
             self._auto_rollbacks.remove(q.started)
 
-    def _park(self, parked: Parked) -> None:
-        self.parked = [p for p in self.parked if p.snapshot != parked.snapshot] + [parked]
-        del self.parked[: -self.settings.parked_max]
+    def _reference(self):
+        """The input reference of the current regime, to park with its model (None: not watched)."""
+        return self.data.snapshot_reference() if self.data is not None else None
 
     def _reset_detectors(self) -> None:
         if self.concept is not None:

@@ -122,6 +122,15 @@ def test_the_candidate_beating_the_restored_model_is_promoted_and_the_restored_o
     assert [p.snapshot for p in stream.guard.parked] == [restored]
 
 
+def test_a_promotion_parks_the_restored_model_as_it_went_live_after_its_catch_up():
+    stream = quarantined_by_concept()
+    rollback = stream.decisions[-1]
+    stream.guard.snapshot_taken("s-live", stream.index, "rollback")  # what the loop writes after the catch-up
+    assert {"s-live", rollback.restore} <= stream.guard.protected(stream.index)
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    assert (stream.decisions[-1].action, stream.decisions[-1].park) == ("promote", ("s-live",))
+
+
 def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level():
     stream = quarantined_by_concept()
     stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
@@ -388,3 +397,17 @@ def _check_invariants(guard: Guard) -> None:
         assert guard.quarantine is not None and guard.quarantine.restored is not None
     if guard.mode is Mode.LEARNING:
         assert guard.quarantine is None
+
+
+def test_a_guard_from_a_snapshot_of_the_older_shape_resumes():
+    # Before drift/regimes.py, parked models and restore points were plain lists in the guard.
+    from drift.guard import Parked, RestorePoint
+
+    state = dict(Guard(GuardSettings()).__dict__)
+    state["parked"] = [Parked("s0", None, 10)]
+    state["restore_points"] = [RestorePoint("s1", 500, Mode.LEARNING)]
+    guard = Guard.__new__(Guard)
+    guard.__setstate__(state)  # what unpickling the snapshot does
+
+    assert guard.last_good(600) == "s1" and guard.challengers == []
+    assert [p.snapshot for p in guard.parked] == ["s0"] and guard.protected(600) == {"s0", "s1"}

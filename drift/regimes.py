@@ -1,0 +1,118 @@
+"""What the guard can go back to: restore points, and models of earlier regimes.
+
+- A *restore point* is a snapshot the loop wrote while learning. A rollback restores the newest
+  one taken before the estimated onset of a change: it has learned nothing since.
+- A *parked* model is the model of an earlier regime (the restored model, when a candidate was
+  promoted over it), kept with the input reference of its regime. It predicts in shadow in later
+  contests, and comes back at once when the inputs since an onset are those of its regime.
+
+>>> points = RestorePoints(lookback=1000)
+>>> for events in (500, 1000, 1500):
+...     points.add(f"s{events}", events, Mode.LEARNING)
+>>> points.before(1200).snapshot
+'s1000'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drift.data import DataDriftDetector
+from drift.decisions import Mode
+from drift.reference import Reference
+
+
+@dataclass
+class RestorePoint:
+    snapshot: str
+    events: int  # events consumed when it was taken: it has learned events [0, events)
+    mode: Mode
+
+
+class RestorePoints:
+    """The snapshots an onset up to `lookback` events back may need, oldest first."""
+
+    def __init__(self, lookback: int) -> None:
+        self.lookback = lookback
+        self.points: list[RestorePoint] = []
+
+    def add(self, snapshot: str, events: int, mode: Mode) -> None:
+        """Points older than `lookback` events are forgotten, except the newest of them: an onset
+        can lie at most that far back, and the snapshot before it must stay reachable."""
+        self.points.append(RestorePoint(snapshot, events, mode))
+        horizon = events - self.lookback
+        old = [p for p in self.points if p.events < horizon and p.mode is Mode.LEARNING]
+        self.points = old[-1:] + [p for p in self.points if p.events >= horizon]
+
+    def before(self, index: int) -> RestorePoint | None:
+        """The newest point taken while learning that has learned nothing from event `index` on."""
+        for point in reversed(self.points):
+            if point.mode is Mode.LEARNING and point.events <= index:
+                return point
+        return None
+
+    def needed(self, now: int) -> set[str]:
+        """The snapshots a rollback from event `now` on may restore: retention must keep them."""
+        keep = {p.snapshot for p in self.points if p.mode is Mode.LEARNING and p.events > now - self.lookback}
+        oldest_useful = self.before(now - self.lookback)
+        if oldest_useful is not None:
+            keep.add(oldest_useful.snapshot)
+        return keep
+
+    def clear(self) -> None:
+        self.points.clear()
+
+
+@dataclass
+class Parked:
+    """A model of an earlier regime, kept (pinned) in case that regime comes back."""
+
+    snapshot: str
+    reference: Reference | None  # the data detector's reference for that regime
+    parked_at: int
+
+
+class ParkedModels:
+    """At most `most` parked models, the newest last."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.models: list[Parked] = []
+
+    def __iter__(self):
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __getitem__(self, i: int) -> Parked:
+        return self.models[i]
+
+    @property
+    def challengers(self) -> list[str]:
+        """Their names as shadow models: "parked:<snapshot>"."""
+        return [f"parked:{p.snapshot}" for p in self.models]
+
+    def park(self, snapshot: str, reference: Reference | None, at: int) -> None:
+        self.models = [p for p in self.models if p.snapshot != snapshot] + [Parked(snapshot, reference, at)]
+        del self.models[: -self.most]
+
+    def take(self, snapshot: str) -> Parked:
+        """Unpark the model of `snapshot` (it becomes live)."""
+        parked = next(p for p in self.models if p.snapshot == snapshot)
+        self.models.remove(parked)
+        return parked
+
+    def recognise(self, data: DataDriftDetector, since: int) -> tuple[str, dict] | None:
+        """The parked model whose regime the inputs since `since` come from, if they do not come
+        from the current reference's: its snapshot and the evidence (`DataDriftDetector.matches`)."""
+        current = data.snapshot_reference()
+        if current is None or data.matches(current, since)[0]:
+            return None
+        for parked in reversed(self.models):  # the newest first
+            if parked.reference is None:
+                continue
+            match, evidence = data.matches(parked.reference, since)
+            if match:
+                return parked.snapshot, {"inputs": evidence}
+        return None

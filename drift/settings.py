@@ -1,0 +1,43 @@
+"""The guard's settings: `[guard]` in the config file maps onto `GuardSettings`.
+
+>>> GuardSettings(policy="promote").max_rollbacks
+3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+POLICIES = ("stay", "resume", "promote")
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """How the guard detects and decides; `[guard]` in the config file maps onto these fields."""
+
+    enabled: bool = True  # automatic detection and decisions; manual commands work either way
+    detector: str = "adwin"
+    detector_params: dict = field(default_factory=dict)
+    min_increase: float = 0.08  # classifiers: error-rate rise a concept alarm must show
+    min_ratio: float = 1.5  # regressors: scaled-error ratio a concept alarm must show
+    data_drift: bool = True
+    reference_size: int = 1000
+    data_window: int = 200
+    check_every: int = 25
+    psi_threshold: float = 0.25
+    min_quarantine: int = 50  # labeled events before an automatic resolution
+    max_quarantine: int = 5000  # labeled events before the policy applies
+    policy: str = "stay"
+    evidence_window: int = 500
+    alpha: float = 0.01
+    margin: float = 0.1  # relative loss improvement a challenger must show
+    harmless_after: int = 1000  # labeled events proving a shift of the inputs does not hurt
+    max_rollbacks: int = 3
+    rollback_window: int = 20_000  # events
+    parked_max: int = 3
+    probation: int = 5000  # labeled events after a promotion during which parked models stay in shadow
+    lookback: int = 5000  # events: how far back an onset (and so a restore point) can lie
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
