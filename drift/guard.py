@@ -146,7 +146,7 @@ class Guard:
         if q.kind != "concept" and self.parked:
             known = self.parked.recognise(self.data, q.onset)
             if known is not None:
-                return [self._bring_back(index, known[0], known[1], replaced=q.model_snapshot,
+                return [self._bring_back(index, known[0], known[1], replaced=q.restored,
                                          reason=f"the inputs since the onset come from the regime of {known[0]}: "
                                                 "that regime is back")]
         back = self.data.in_reference()
@@ -209,15 +209,9 @@ class Guard:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def snapshot_taken(self, snapshot: str, events: int, reason: str | None = None) -> None:
-        """Every snapshot the loop writes is a possible restore point (if taken while learning).
-
-        The "rollback" snapshot of a quarantine holds the restored model as it went live, after
-        its catch-up: that is the model a promotion parks.
-        """
+    def snapshot_taken(self, snapshot: str, events: int) -> None:
+        """Every snapshot the loop writes is a possible restore point (if taken while learning)."""
         self.restore_points.add(snapshot, events, self.mode)
-        if reason == "rollback" and self.quarantine is not None and self.quarantine.live is None:
-            self.quarantine.live = snapshot
 
     def last_good(self, before: int) -> str | None:
         """The newest snapshot taken while learning that has learned nothing from event `before` on."""
@@ -227,8 +221,8 @@ class Guard:
     def protected(self, now: int) -> set[str]:
         """Snapshots retention must keep: possible restore points, the restored one, parked ones."""
         keep = {p.snapshot for p in self.parked} | self.restore_points.needed(now)
-        if self.quarantine is not None:
-            keep.update(s for s in (self.quarantine.restored, self.quarantine.live) if s)
+        if self.quarantine is not None and self.quarantine.restored:
+            keep.add(self.quarantine.restored)
         return keep
 
     # -- operator commands (manual always wins) ----------------------------------------------
@@ -335,7 +329,7 @@ class Guard:
             return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
         if verdict.startswith("parked:"):
             snapshot = verdict.split(":", 1)[1]
-            return [self._bring_back(index, snapshot, evidence, replaced=q.model_snapshot,
+            return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
                                      reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
                                             "that regime is back")]
         if verdict == "over":
@@ -375,9 +369,11 @@ class Guard:
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
         q = self.quarantine
         park = ()
-        if q.model_snapshot is not None:
-            park = (q.model_snapshot,)
-            self.parked.park(q.model_snapshot, self._reference(), index)
+        if q.restored is not None:
+            # The snapshot it was restored from, not the caught-up model: an onset estimated a few
+            # events late makes the catch-up learn them, and a few x100 events ruin a linear model.
+            park = (q.restored,)
+            self.parked.park(q.restored, self._reference(), index)
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,

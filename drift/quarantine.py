@@ -30,13 +30,6 @@ class Quarantine:
     events: int = 0
     limit_reached: bool = False
     inputs_moved: bool = False  # the inputs left the reference during this quarantine
-    live: str | None = None  # the snapshot of the restored model as it went live (caught up)
-
-    @property
-    def model_snapshot(self) -> str | None:
-        """The snapshot that holds the restored model as it is live: the one the loop wrote after
-        the catch-up, else the one it was restored from. A promotion parks this one."""
-        return self.live or self.restored
 
     def inputs_checked(self, back: bool) -> None:
         """A data check ran: note whether the inputs are `back` at the reference."""

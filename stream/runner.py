@@ -108,7 +108,7 @@ class Runner:
         )
         if reason != "pre-rollback":  # that one keeps the replaced model for the record only
             loop.lineage = meta.id
-            loop.guard.snapshot_taken(meta.id, events, reason)
+            loop.guard.snapshot_taken(meta.id, events)
         stall = time.perf_counter() - started
         self.longest_stall = max(self.longest_stall, stall)
         self.last_snapshot = meta

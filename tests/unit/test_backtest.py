@@ -246,7 +246,7 @@ def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on(
     rollback, accepted = result["decisions"]
     assert rollback["action"] == "rollback" and rollback["evidence"]["alarm"]["detector"] == "data:c"
     assert accepted["target"] == "learning" and "the inputs moved but" in accepted["reason"]
-    # the candidate goes on; parked is the restored model as it went live, after its catch-up
-    assert accepted["action"] == "promote" and accepted["park"] == [rollback["evidence"]["snapshots"]["rollback"]]
+    # the candidate goes on; the restored model is parked
+    assert accepted["action"] == "promote" and accepted["park"] == [rollback["snapshot"]]
     assert [w["mode"] for w in result["windows"]][-2:] == ["learning", "learning"]
     assert result["windows"][-1]["metric"] > 0.95

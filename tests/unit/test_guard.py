@@ -122,15 +122,6 @@ def test_the_candidate_beating_the_restored_model_is_promoted_and_the_restored_o
     assert [p.snapshot for p in stream.guard.parked] == [restored]
 
 
-def test_a_promotion_parks_the_restored_model_as_it_went_live_after_its_catch_up():
-    stream = quarantined_by_concept()
-    rollback = stream.decisions[-1]
-    stream.guard.snapshot_taken("s-live", stream.index, "rollback")  # what the loop writes after the catch-up
-    assert {"s-live", rollback.restore} <= stream.guard.protected(stream.index)
-    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})
-    assert (stream.decisions[-1].action, stream.decisions[-1].park) == ("promote", ("s-live",))
-
-
 def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level():
     stream = quarantined_by_concept()
     stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
