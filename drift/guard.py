@@ -408,10 +408,9 @@ class Guard:
         self._reset_detectors()
         return decision
 
-    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
-               candidate: str = "drop") -> Decision:
+    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
         self.quarantine = None
-        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate=candidate)
+        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate="drop")
         self._reset_detectors()
         return decision
 
