@@ -162,8 +162,7 @@ class DataDriftDetector:
             return False, evidence
         binning = _Binning(reference.features, reference.clocks)
         psi_per_feature = binning.contributions(binning.count(binning.encode(xs))).sum(axis=1)
-        limits = binning.persistence * _chance_psi(binning.used.sum(axis=1), len(xs), reference.size,
-                                                   z=_Z_MATCH)
+        limits = _chance_psi(binning, len(xs), reference.size, z=_Z_MATCH)
         worst = int(np.argmax(psi_per_feature - limits))
         evidence.update(feature=binning.names[worst], psi=float(psi_per_feature[worst]),
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
@@ -347,8 +346,7 @@ class DataDriftDetector:
         self._counts = self._binning.count(self._codes.last(self.window))
         self._note_new_keys(xs, self._valid_seen - len(xs) + 1)
         self._refresh_psi()
-        chance = self._binning.persistence * _chance_psi(self._binning.used.sum(axis=1), self.window,
-                                                         reference.size)
+        chance = _chance_psi(self._binning, self.window, reference.size)
         self._psi_limit = np.maximum(self.psi_threshold, chance)
         self._psi_rearm = self._psi_limit / 2
         threshold = max(self.invalid_rate_threshold, 5 * reference.invalid_rate,
@@ -409,13 +407,14 @@ class _Tail:
         return self._buffer[self._end - min(n, len(self)):self._end]
 
 
-def _chance_psi(bins: np.ndarray, window: int, reference_size: int, z: float = _Z_CHANCE) -> np.ndarray:
-    """The PSI that a window drawn from the reference exceeds once in a billion windows (by
-    default; `z` standard normal units) - the Wilson-Hilferty quantile of chi-square with bins - 1
-    degrees of freedom, scaled."""
-    k = np.maximum(bins - 1, 1)
+def _chance_psi(binning: _Binning, window: int, reference_size: int, z: float = _Z_CHANCE) -> np.ndarray:
+    """Per feature, the PSI that a window drawn from the reference exceeds once in a billion
+    windows (by default; `z` standard normal units) - the Wilson-Hilferty quantile of chi-square
+    with bins - 1 degrees of freedom, scaled - times the feature's persistence (a window of a slow
+    feature holds fewer independent events)."""
+    k = np.maximum(binning.used.sum(axis=1) - 1, 1)
     quantile = k * (1 - 2 / (9 * k) + z * np.sqrt(2 / (9 * k))) ** 3
-    return quantile * (1 / window + 1 / reference_size)
+    return binning.persistence * quantile * (1 / window + 1 / reference_size)
 
 
 def _chance_rate(rate: float, n: int) -> float:
