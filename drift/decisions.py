@@ -68,7 +68,8 @@ class Decision:
     """One transition of the guard, with why and on what evidence; the loop carries it out.
 
     `restore` names the snapshot whose model becomes live; `candidate` says what happens to the
-    shadow candidate: "start" (a copy of the restored model), "promote" (it becomes live) or "drop".
+    shadow candidate: "start" (a copy of the restored model), "promote" (it becomes live), "drop",
+    or "park" (dropped from shadow, but written to a snapshot that `Guard.candidate_parked` keeps).
     `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
     `catch_up` = (first, end): after the swap, the live model learns the kept labeled events with
     index in [first, end) - known-good events its snapshot had not learned yet.

@@ -12,7 +12,8 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning)
   and parked models of earlier regimes predict in shadow. The evidence on the same labeled events
   gives a verdict (`drift/quarantine.py`): promote the candidate (the world changed), bring back a
-  parked model (a known regime came back), resume (the incident is over), accept the inputs (the
+  parked model (a known regime came back), resume (the incident is over; after a long concept
+  quarantine the candidate is parked: it learned a concept that may recur), accept the inputs (the
   shift is harmless), or apply the policy at the limit (default: stay and alert). Decisions name
   the kept labeled events the new live model learns (`catch_up`): those between its snapshot and
   the onset, or those since the onset whose inputs matched a recalled model's regime. Restore
@@ -218,6 +219,11 @@ class Guard:
         point = self.restore_points.before(before)
         return point.snapshot if point is not None else None
 
+    def candidate_parked(self, snapshot: str, index: int) -> None:
+        """The loop wrote the candidate a decision parks to `snapshot`: keep it as the model of the
+        concept it learned. Without an input reference: only a contest on labels recalls it."""
+        self.parked.park(snapshot, None, index)
+
     def protected(self, now: int) -> set[str]:
         """Snapshots retention must keep: possible restore points, the restored one, parked ones."""
         keep = {p.snapshot for p in self.parked} | self.restore_points.needed(now)
@@ -335,8 +341,12 @@ class Guard:
         if verdict == "over":
             # No catch-up here: the events that showed it may still hold the incident's last ones
             # (a linear model that learned four events of a x100 unit change was ruined).
+            # A candidate that learned a whole evidence window of a changed concept is the model of
+            # that concept, should it come back (recurring concepts): the loop parks it.
+            keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
             return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                "pre-alarm level", evidence)]
+                                "pre-alarm level" + ("; the candidate is parked" if keep else ""), evidence,
+                                candidate="park" if keep else "drop")]
         if verdict == "harmless":
             return [self._accept_inputs(index, evidence)]
         why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
@@ -408,9 +418,10 @@ class Guard:
         self._reset_detectors()
         return decision
 
-    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
+    def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
+               candidate: str = "drop") -> Decision:
         self.quarantine = None
-        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate="drop")
+        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate=candidate)
         self._reset_detectors()
         return decision
 

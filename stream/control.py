@@ -119,6 +119,10 @@ class Control:
             loop.candidate_score = Score(loop.score.name, loop.score.window)
         elif decision.candidate == "promote":
             loop.model = loop.shadow.pop("candidate")
+        elif decision.candidate == "park":
+            meta = runner.snapshot("candidate", model=loop.shadow.pop("candidate"))
+            loop.guard.candidate_parked(meta.id, decision.at)
+            snapshots["parked_candidate"] = meta.id
         elif decision.candidate == "drop":
             loop.shadow.pop("candidate", None)
         self._sync_shadows()

@@ -21,7 +21,7 @@ from stream.control import Control
 from stream.history import History
 from stream.loop import Loop, Record
 from stream.metrics import Exporter
-from stream.snapshots import Snapshot, SnapshotMeta, SnapshotStore
+from stream.snapshots import NOT_RESUMABLE, Snapshot, SnapshotMeta, SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,18 @@ class Runner:
             self._exporter.start_from(self.loop)
         return snapshot
 
-    def snapshot(self, reason: str, *, restored_from: str | None = None) -> SnapshotMeta:
-        """Flush, write durably, then commit offsets; raises (and commits nothing) if a step fails."""
+    def snapshot(self, reason: str, *, restored_from: str | None = None, model=None) -> SnapshotMeta:
+        """Flush, write durably, then commit offsets; raises (and commits nothing) if a step fails.
+
+        `model`, if given, is written as the snapshot's model instead of the live one (a parked
+        candidate: `reason` "candidate")."""
         loop = self.loop
         started = time.perf_counter()
         loop.sink.flush()
         events = loop.counters.events
+        state = loop.state() if model is None else {**loop.state(), "model": model, "shadow": {}}
         meta = self.store.write(
-            loop.state(),
+            state,
             reason=reason,
             events=events,
             parent=loop.lineage,
@@ -106,7 +110,7 @@ class Runner:
             mode=loop.guard.mode.value,
             protect=loop.guard.protected(events),
         )
-        if reason != "pre-rollback":  # that one keeps the replaced model for the record only
+        if reason not in NOT_RESUMABLE:  # those keep a model for the record or for a later contest
             loop.lineage = meta.id
             loop.guard.snapshot_taken(meta.id, events)
         stall = time.perf_counter() - started

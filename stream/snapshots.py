@@ -38,8 +38,9 @@ from stream.errors import SnapshotError, SnapshotRefused
 
 MAGIC = b"RGSNAP1\n"
 SUFFIX = ".rgsnap"
-REASONS = ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown", "initial")
-NOT_RESUMABLE = ("pre-rollback",)
+REASONS = ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown", "initial", "candidate")
+# Kept for their model only: the replaced live model ("pre-rollback"), a parked candidate ("candidate").
+NOT_RESUMABLE = ("pre-rollback", "candidate")
 _DIGEST = 32
 
 
@@ -186,8 +187,8 @@ class SnapshotStore:
     ) -> Snapshot | None:
         """The newest snapshot that verifies and loads; refused ones are reported and skipped.
 
-        With `resumable_only`, "pre-rollback" snapshots are passed over: they keep a replaced
-        model for the record, in the middle of a rollback, and are no state to continue from.
+        With `resumable_only`, `NOT_RESUMABLE` snapshots are passed over: they keep a model (the
+        replaced one, in the middle of a rollback, or a parked candidate), not a state to continue from.
         """
         for path in reversed(self.paths()):
             if resumable_only:

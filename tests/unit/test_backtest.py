@@ -250,3 +250,26 @@ def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on(
     assert accepted["action"] == "promote" and accepted["park"] == [rollback["snapshot"]]
     assert [w["mode"] for w in result["windows"]][-2:] == ["learning", "learning"]
     assert result["windows"][-1]["metric"] > 0.95
+
+
+def test_a_candidate_that_sat_out_a_long_incident_is_parked_in_its_own_snapshot_and_contests_its_return():
+    rng = random.Random(5)
+    events = []
+    for i in range(9000):
+        x = {"a": rng.gauss(0, 1), "b": rng.gauss(0, 1)}
+        noise = 3000 <= i < 4500 or 6000 <= i < 7500  # labels at random, twice
+        events.append(orjson.dumps({"id": f"r{i}", "x": x, "y": rng.random() < 0.5 if noise else x["a"] > 0}))
+    challengers: dict[tuple, int] = {}
+
+    def watch(index, loop):
+        challengers.setdefault(tuple(loop.guard.challengers), index)
+
+    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
+                      window=500, on_event=watch)
+
+    first, over = result["decisions"][:2]
+    assert (first["action"], over["action"], over["candidate"]) == ("rollback", "resume", "park")
+    parked = over["evidence"]["snapshots"]["parked_candidate"]
+    second = result["decisions"][2]
+    assert second["action"] == "rollback" and second["snapshot"] != parked  # never a restore point
+    assert challengers.get(("candidate", f"parked:{parked}")) == second["at"] + 1  # it contests the return

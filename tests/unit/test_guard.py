@@ -123,14 +123,49 @@ def test_the_candidate_beating_the_restored_model_is_promoted_and_the_restored_o
 
 
 def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level():
-    stream = quarantined_by_concept()
+    stream = quarantined_by_concept(evidence_window=500)
     stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
     resume = stream.decisions[-1]
+    # over within an evidence window: the candidate learned too little of anything to keep it
     assert (resume.action, resume.source, resume.target, resume.candidate) == (
         "resume", "quarantine", "learning", "drop")
     assert resume.restore is None  # the restored model is live already
     assert "incident over" in resume.reason and resume.evidence["p_value"] >= 0.05
     assert resume.catch_up is None  # the events its recovery was judged on may end the incident
+    assert not stream.guard.parked
+
+
+def test_a_candidate_that_learned_a_long_concept_incident_is_parked_and_can_win_when_it_recurs():
+    stream = quarantined_by_concept()  # evidence window 200
+    # Another concept for 300 labeled events: the candidate learns it, too slowly to win.
+    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": loss})
+    stream.run(300, error=0.05, shadow=lambda loss: {"candidate": loss})  # the old concept is back
+    over = stream.decisions[-1]
+    assert (over.action, over.target, over.candidate) == ("resume", "learning", "park")
+    assert "the candidate is parked" in over.reason
+    stream.guard.candidate_parked("s-candidate", stream.index)  # what the loop does with "park"
+    parked = stream.guard.parked[0]
+    assert (parked.snapshot, parked.reference) == ("s-candidate", None)  # recalled by labels only
+    assert "s-candidate" in stream.guard.protected(stream.index)
+    assert not stream.guard.restore_points.before(stream.index).snapshot == "s-candidate"
+    stream.run(300, error=0.05)
+    stream.run(300, error=0.6)  # the other concept recurs
+    assert stream.guard.mode is Mode.QUARANTINE
+    assert stream.guard.challengers == ["candidate", "parked:s-candidate"]
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, "parked:s-candidate": 0.0})
+    back = stream.decisions[-1]
+    assert (back.action, back.restore, back.target) == ("resume", "s-candidate", "learning")
+    assert back.park == (stream.decisions[-2].restore,)  # the model of the old concept is parked in turn
+
+
+def test_a_long_data_quarantine_that_ends_over_drops_the_candidate():
+    stream = Stream(make(evidence_window=200)).run(1000)
+    stream.run(100, scale=100.0)  # an input incident: a data alarm
+    stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": loss})
+    stream.run(600, error=0.05, shadow=lambda loss: {"candidate": loss})
+    over = stream.decisions[-1]
+    assert (over.action, over.target, over.candidate) == ("resume", "learning", "drop")
+    assert "incident over" in over.reason and stream.decisions[0].evidence["alarm"]["kind"] == "data"
 
 
 def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_without_an_alarm():

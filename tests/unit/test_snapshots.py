@@ -95,7 +95,7 @@ def test_metadata_is_readable_without_the_key(store, tmp_path):
 
 
 def test_every_documented_reason_is_accepted_and_others_refused(store):
-    for reason in ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown"):
+    for reason in ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown", "candidate"):
         assert store.load(write(store, reason=reason).id).meta.reason == reason
     with pytest.raises(SnapshotError, match="reason"):
         write(store, reason="because")
@@ -228,6 +228,15 @@ def test_latest_valid_falls_back_to_the_previous_snapshot_and_reports_the_refuse
     assert len(refused) == 1
     assert isinstance(refused[0], SnapshotRefused)
     assert str(bad_path) in str(refused[0])
+
+
+def test_a_resume_passes_over_snapshots_kept_only_for_their_model(store):
+    state = write(store, {"n": "state"}, reason="rollback")
+    write(store, {"n": "replaced model"}, reason="pre-rollback")
+    write(store, {"n": "parked candidate"}, reason="candidate")
+
+    assert store.latest_valid(resumable_only=True).meta.id == state.id
+    assert store.latest_valid().state == {"n": "parked candidate"}
 
 
 def test_latest_valid_of_an_empty_or_all_corrupt_store_is_none(store):
