@@ -154,13 +154,22 @@ class DataDriftDetector:
         Every feature's PSI must stay under what chance gives a window of that many events from
         the reference once in a thousand times (`_Z_MATCH`): a parked regime is recognised by its
         inputs alone, and a false match would bring back the wrong model, so the bar is strict.
-        The evidence names the feature closest to (or farthest over) its limit, with its PSI.
+        The evidence names the feature closest to (or farthest over) its limit, with its PSI. A
+        feature the reference never had, in as many events as `in_reference` tolerates, is no match
+        (the PSI sees only the reference's features: missing ones come back, say).
         """
         xs = self._since(since)
         evidence = {"since": since, "events": len(xs)}
         if len(xs) < min_events or not reference.features:
             return False, evidence
         binning = _Binning(reference.features, reference.clocks)
+        new = Counter(k for x in xs for k in x if k not in binning.keys)
+        if new:
+            key, count = new.most_common(1)[0]
+            if count / len(xs) >= NEW_FEATURE_RATE / 2:
+                evidence.update(feature=key, new_feature_rate=count / len(xs),
+                                reference=[reference.start, reference.end])
+                return False, evidence
         psi_per_feature = binning.contributions(binning.count(binning.encode(xs))).sum(axis=1)
         limits = _chance_psi(binning, len(xs), reference.size, z=_Z_MATCH)
         worst = int(np.argmax(psi_per_feature - limits))

@@ -264,6 +264,20 @@ def test_a_regime_is_recognised_from_the_events_since_an_onset_alone():
     assert not detector.matches(reference_a, since=6030)[0]  # 30 events: too few to tell
 
 
+def test_features_that_a_reference_never_had_are_no_match_for_its_regime():
+    # A regime that lacked "uniform" (a burst of missing features) is not the one it came back from.
+    without = [{k: v for k, v in x.items() if k != "uniform"} for x in stationary(seed=31, n=3000)]
+    detector = DataDriftDetector(reference_size=1000, window=200, check_every=25)
+    feed(detector, without)
+    lacking = detector.snapshot_reference()
+    feed(detector, stationary(seed=32, n=100), start=3000)
+
+    match, evidence = detector.matches(lacking, since=3000)
+    assert not match and evidence["feature"] == "uniform" and evidence["new_feature_rate"] == 1.0
+    feed(detector, without[:100], start=3100)  # gone again: the other features still match
+    assert detector.matches(lacking, since=3100)[0]
+
+
 def test_use_reference_restores_a_parked_regime_without_alarms():
     regime_a = stationary(seed=13, n=3000)
     regime_b = stationary(seed=14, n=3000)
