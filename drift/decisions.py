@@ -68,8 +68,10 @@ class Decision:
     """One transition of the guard, with why and on what evidence; the loop carries it out.
 
     `restore` names the snapshot whose model becomes live; `candidate` says what happens to the
-    shadow candidate: "start" (a copy of the restored model), "promote" (it becomes live), "drop",
-    or "park" (dropped from shadow, but written to a snapshot that `Guard.candidate_parked` keeps).
+    shadow candidates: "start" (the candidate, a copy of the restored model, and, if configured, a
+    fresh untrained model), "promote" (`challenger` becomes live), "drop", or "park" (dropped from
+    shadow, but `challenger` is written to a snapshot that `Guard.candidate_parked` keeps).
+    `challenger` is "candidate" (the copy) or "fresh".
     `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
     `catch_up` = (first, end): after the swap, the live model learns the kept labeled events with
     index in [first, end) - known-good events its snapshot had not learned yet.
@@ -84,6 +86,7 @@ class Decision:
     evidence: dict = field(default_factory=dict)
     restore: str | None = None
     candidate: str | None = None
+    challenger: str = "candidate"
     park: tuple[str, ...] = ()
     catch_up: tuple[int, int] | None = None
     alert: bool = False

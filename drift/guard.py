@@ -9,9 +9,11 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   model of that snapshot (`replay`: if it still predicts the events since the onset as well as
   before, the live model changed, not the world, and learning goes on), and a data alarm whose
   inputs since the onset match a parked model's regime brings that model back at once.
-- `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning)
-  and parked models of earlier regimes predict in shadow. The evidence on the same labeled events
-  gives a verdict (`drift/quarantine.py`): promote the candidate (the world changed), bring back a
+- `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
+  fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
+  predict in shadow. The evidence on the same labeled events
+  gives a verdict (`drift/quarantine.py`): promote the candidate or the fresh model (the world
+  changed), bring back a
   parked model (a known regime came back), resume (the incident is over; after a long concept
   quarantine the candidate is parked: it learned a concept that may recur), accept the inputs (the
   shift is harmless), or apply the policy at the limit (default: stay and alert). Decisions name
@@ -36,6 +38,7 @@ from drift.settings import POLICIES, GuardSettings
 
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
+SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
 
 
 # replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
@@ -113,7 +116,7 @@ class Guard:
 
     @property
     def challengers(self) -> list[str]:
-        """Shadow models the loop must score in quarantine: "candidate" and "parked:<snapshot>"."""
+        """Shadow models the loop must score: "candidate", "fresh" and "parked:<snapshot>"."""
         if self.mode is Mode.QUARANTINE and self.quarantine is not None:
             return self.quarantine.contest.challengers
         if self.mode is Mode.LEARNING and self.probation is not None:
@@ -243,10 +246,13 @@ class Guard:
             raise GuardError("already learning")
         return self._leave(index, "resume", reason, {}, trigger="manual")
 
-    def promote(self, index: int, reason: str = "candidate promoted by an operator") -> Decision:
+    def promote(self, index: int, reason: str | None = None) -> Decision:
+        """Promote the candidate (or the fresh model, if its loss in quarantine is lower)."""
         if self.quarantine is None:
             raise GuardError("there is no candidate to promote (the guard is not in quarantine)")
-        return self._promote(index, reason, {}, trigger="manual")
+        best = self._best_candidate()
+        return self._promote(index, reason or f"{SHADOW_NAMES[best]} promoted by an operator", {},
+                             trigger="manual", challenger=best)
 
     def rollback(self, index: int, snapshot: str, *, resume: bool = False, reason: str | None = None) -> Decision:
         target = Mode.LEARNING if resume else Mode.PAUSED
@@ -309,7 +315,7 @@ class Guard:
             return [self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm, "onset": onset},
                                  alert=True)]
         baseline = self._baseline(onset)
-        challengers = ["candidate"] + self.parked.challengers
+        challengers = ["candidate"] + (["fresh"] if s.fresh_candidate else []) + self.parked.challengers
         self.quarantine = Quarantine(
             started=index, onset=onset, kind=alarm.get("kind", "concept"), trigger=alarm, restored=restore,
             baseline=baseline, contest=Contest(challengers, window=s.evidence_window),
@@ -333,6 +339,9 @@ class Guard:
             return []
         if verdict == "candidate":
             return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
+        if verdict == "fresh":
+            return [self._promote(index, "a fresh model, trained only on the events since the rollback, beats "
+                                  "the restored model: the world changed", evidence, challenger="fresh")]
         if verdict.startswith("parked:"):
             snapshot = verdict.split(":", 1)[1]
             return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
@@ -344,14 +353,16 @@ class Guard:
             # A candidate that learned a whole evidence window of a changed concept is the model of
             # that concept, should it come back (recurring concepts): the loop parks it.
             keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
+            best = self._best_candidate()
             return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                "pre-alarm level" + ("; the candidate is parked" if keep else ""), evidence,
-                                candidate="park" if keep else "drop")]
+                                "pre-alarm level" + (f"; {SHADOW_NAMES[best]} is parked" if keep else ""), evidence,
+                                candidate="park" if keep else "drop", challenger=best)]
         if verdict == "harmless":
             return [self._accept_inputs(index, evidence)]
         why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
         if s.policy == "promote":
-            return [self._promote(index, f"{why}: policy promotes the candidate", evidence)]
+            best = self._best_candidate()
+            return [self._promote(index, f"{why}: policy promotes {SHADOW_NAMES[best]}", evidence, challenger=best)]
         if s.policy == "resume":
             return [self._leave(index, "resume", f"{why}: policy resumes the restored model", evidence)]
         self.alert = f"{why}: staying in quarantine, an operator must decide"
@@ -376,7 +387,15 @@ class Guard:
         self._data_quiet_until = index + self.settings.data_window
         return self._leave(index, "resume", why, evidence)
 
-    def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto") -> Decision:
+    def _best_candidate(self) -> str:
+        """"candidate" (the copy of the restored model) or "fresh": the lower loss in this quarantine."""
+        contest = self.quarantine.contest
+        if "fresh" not in contest.challengers or contest.mean_loss() is None:
+            return "candidate"
+        return "fresh" if contest.mean_loss("fresh") < contest.mean_loss("candidate") else "candidate"
+
+    def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto",
+                 challenger: str = "candidate") -> Decision:
         q = self.quarantine
         park = ()
         if q.restored is not None:
@@ -387,7 +406,7 @@ class Guard:
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
-                                candidate="promote", park=park)
+                                candidate="promote", challenger=challenger, park=park)
         if self.parked:
             # A short window: evidence from before the old regime returned must age out fast.
             self.probation = Contest(self.parked.challengers,
@@ -419,9 +438,10 @@ class Guard:
         return decision
 
     def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
-               candidate: str = "drop") -> Decision:
+               candidate: str = "drop", challenger: str = "candidate") -> Decision:
         self.quarantine = None
-        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate=candidate)
+        decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate=candidate,
+                                challenger=challenger)
         self._reset_detectors()
         return decision
 

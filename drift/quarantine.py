@@ -1,8 +1,8 @@
 """A quarantine, and what its evidence says: the guard turns the verdict into a decision.
 
 In order (`Quarantine.verdict`), once `min_quarantine` labeled events are in:
-- a challenger wins the contest: "candidate" (the world changed) or "parked:<snapshot>" (an
-  earlier regime is back);
+- a challenger wins the contest: "candidate" or "fresh" (the world changed), or "parked:<snapshot>"
+  (an earlier regime is back);
 - the inputs are at the reference (or never were the issue) and the restored model's error is back
   at its pre-alarm level: "over", the incident is over;
 - the inputs moved and stay moved, yet after `harmless_after` labeled events the errors did not

@@ -31,6 +31,9 @@ class GuardSettings:
     evidence_window: int = 500
     alpha: float = 0.01
     margin: float = 0.1  # relative loss improvement a challenger must show
+    # In quarantine, a fresh model (untrained, the same spec) learns in shadow beside the candidate:
+    # a learner that adapts slowly (a tree's settled leaves) may need to start over to follow a change.
+    fresh_candidate: bool = True
     harmless_after: int = 1000  # labeled events proving a shift of the inputs does not hurt
     max_rollbacks: int = 3
     rollback_window: int = 20_000  # events

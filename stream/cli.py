@@ -273,7 +273,7 @@ def resume(url, token, config_path) -> None:
 @main.command()
 @_online
 def promote(url, token, config_path) -> None:
-    """Make the quarantine candidate the live model and resume learning."""
+    """Make the quarantine candidate (or the fresh model, if it did better) live and resume learning."""
     _show(_client(url, token, config_path).post("/api/promote"))
 
 

@@ -115,12 +115,12 @@ class Control:
         if decision.catch_up:
             decision.evidence["caught_up"] = loop.catch_up(*decision.catch_up)
         if decision.candidate == "start":
-            loop.shadow = {"candidate": copy.deepcopy(loop.model)}
+            loop.shadow = {"candidate": copy.deepcopy(loop.model)}  # a fresh model joins in _sync_shadows
             loop.candidate_score = Score(loop.score.name, loop.score.window)
         elif decision.candidate == "promote":
-            loop.model = loop.shadow.pop("candidate")
+            loop.model = loop.shadow.pop(decision.challenger)
         elif decision.candidate == "park":
-            meta = runner.snapshot("candidate", model=loop.shadow.pop("candidate"))
+            meta = runner.snapshot("candidate", model=loop.shadow.pop(decision.challenger))
             loop.guard.candidate_parked(meta.id, decision.at)
             snapshots["parked_candidate"] = meta.id
         elif decision.candidate == "drop":
@@ -136,10 +136,13 @@ class Control:
                 decision.source, decision.target, decision.reason)
 
     def _sync_shadows(self) -> None:
-        """Shadow models are exactly the guard's challengers: parked models are loaded, others go."""
+        """Shadow models are exactly the guard's challengers: parked models are loaded, a fresh one
+        is an untrained clone of the live model (River's `clone`), others go."""
         loop = self.loop
         wanted = loop.guard.challengers
         shadow = {name: model for name, model in loop.shadow.items() if name in wanted}
+        if "fresh" in wanted and "fresh" not in shadow:
+            shadow["fresh"] = loop.model.clone()
         for name in wanted:
             if name.startswith("parked:") and name not in shadow:
                 try:

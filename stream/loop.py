@@ -35,6 +35,7 @@ from stream.scoring import Score
 __all__ = ["Loop", "Counters", "Record", "MemorySink", "Sink"]
 
 REPLAY_TAIL = 1000  # latest labeled events kept: to score an older model on, or to catch one up
+LEARNING_SHADOWS = ("candidate", "fresh")  # shadow models that learn in quarantine (parked ones only predict)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Loop:
         self.pending = pending if pending is not None else PendingStore()
         # Without a guard: plain online learning, but operators can still pause and roll back.
         self.guard = guard if guard is not None else Guard(GuardSettings(enabled=False), classifier=self.classifier)
-        self.shadow: dict[str, Any] = {}  # "candidate" and "parked:<snapshot>" models in quarantine
+        self.shadow: dict[str, Any] = {}  # "candidate", "fresh" and "parked:<snapshot>" models
         self.candidate_score = Score(self.score.name, self.score.window)
         self.metrics = metrics
         self.observer = observer  # the backtest's per-event hook; None in the service
@@ -175,8 +176,10 @@ class Loop:
             self._decisions += guard.observe_label(index, loss, shadow_losses, replay=self.replay)
             if self.shadow and not guard.challengers and not self._decisions:
                 self.shadow = {}  # a probation ended without a decision
-        if guard.mode is Mode.QUARANTINE and "candidate" in self.shadow:
-            self._learn(record, self.shadow["candidate"], x, y, live=False)
+        if guard.mode is Mode.QUARANTINE:
+            for name in LEARNING_SHADOWS:
+                if name in self.shadow:
+                    self._learn(record, self.shadow[name], x, y, live=False)
         if guard.mode is Mode.LEARNING:
             self._learn(record, self.model, x, y, live=True)
 

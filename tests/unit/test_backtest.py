@@ -272,4 +272,4 @@ def test_a_candidate_that_sat_out_a_long_incident_is_parked_in_its_own_snapshot_
     parked = over["evidence"]["snapshots"]["parked_candidate"]
     second = result["decisions"][2]
     assert second["action"] == "rollback" and second["snapshot"] != parked  # never a restore point
-    assert challengers.get(("candidate", f"parked:{parked}")) == second["at"] + 1  # it contests the return
+    assert challengers.get(("candidate", "fresh", f"parked:{parked}")) == second["at"] + 1  # it contests the return

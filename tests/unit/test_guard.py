@@ -98,7 +98,7 @@ def test_a_concept_alarm_rolls_back_to_the_last_snapshot_before_the_onset():
     assert rollback.catch_up == (restored_at, onset)  # the good events the snapshot had not learned
     assert rollback.evidence["alarm"]["detector"] == "concept:adwin"
     assert stream.guard.quarantine.restored == rollback.restore
-    assert stream.guard.challengers == ["candidate"]
+    assert stream.guard.challengers == ["candidate", "fresh"]
 
 
 def test_a_feature_unit_change_is_a_data_alarm_within_200_events_without_labels():
@@ -120,6 +120,31 @@ def test_the_candidate_beating_the_restored_model_is_promoted_and_the_restored_o
     assert promote.evidence["p_value"] < 0.01 and promote.evidence["improvement"] >= 0.1
     assert promote.park == (restored,)
     assert [p.snapshot for p in stream.guard.parked] == [restored]
+
+
+def test_a_fresh_model_that_beats_the_restored_one_is_promoted_in_its_place():
+    stream = quarantined_by_concept()
+    restored = stream.guard.quarantine.restored
+    # The copy of the restored model cannot unlearn fast enough; a model started afresh can.
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, "fresh": 0.0})
+    promote = stream.decisions[-1]
+    assert (promote.action, promote.candidate, promote.challenger) == ("promote", "promote", "fresh")
+    assert "fresh model" in promote.reason and promote.evidence["challenger"] == "fresh"
+    assert promote.park == (restored,)
+
+
+def test_without_a_fresh_model_only_the_copy_learns_in_shadow():
+    stream = quarantined_by_concept(fresh_candidate=False)
+    assert stream.guard.challengers == ["candidate"]
+
+
+@pytest.mark.parametrize("fresh_loss, promoted", [(0.0, "fresh"), (1.0, "candidate")])
+def test_an_operator_promotes_the_candidate_or_the_fresh_model_whichever_did_better(fresh_loss, promoted):
+    stream = quarantined_by_concept()
+    stream.run(20, error=0.5, shadow=lambda loss: {"candidate": 0.5 if loss else 0.0, "fresh": fresh_loss})
+    decision = stream.guard.promote(stream.index)
+    assert (decision.trigger, decision.challenger) == ("manual", promoted)
+    assert decision.reason == f"the {'fresh model' if promoted == 'fresh' else 'candidate'} promoted by an operator"
 
 
 def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level():
@@ -151,7 +176,7 @@ def test_a_candidate_that_learned_a_long_concept_incident_is_parked_and_can_win_
     stream.run(300, error=0.05)
     stream.run(300, error=0.6)  # the other concept recurs
     assert stream.guard.mode is Mode.QUARANTINE
-    assert stream.guard.challengers == ["candidate", "parked:s-candidate"]
+    assert stream.guard.challengers == ["candidate", "fresh", "parked:s-candidate"]
     stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, "parked:s-candidate": 0.0})
     back = stream.decisions[-1]
     assert (back.action, back.restore, back.target) == ("resume", "s-candidate", "learning")
