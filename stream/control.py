@@ -142,7 +142,10 @@ class Control:
         wanted = loop.guard.challengers
         shadow = {name: model for name, model in loop.shadow.items() if name in wanted}
         if "fresh" in wanted and "fresh" not in shadow:
-            shadow["fresh"] = loop.model.clone()
+            try:
+                shadow["fresh"] = loop.model.clone()
+            except Exception as exc:  # noqa: BLE001 - a factory model without River's clone
+                log.error("no fresh model (%r): the candidate contests alone", exc)
         for name in wanted:
             if name.startswith("parked:") and name not in shadow:
                 try:
