@@ -72,6 +72,7 @@ def test_a_unit_incident_rolls_back_survives_a_restart_and_resumes(broker, topic
     assert service.loop.guard.mode.value == "quarantine"
     assert service.loop.guard.quarantine.restored == restored
     assert [service.loop.shadow["candidate"].predict_proba_one(x) for x in probes] == candidate_answers
+    assert set(service.loop.shadow) == {"candidate", "fresh"}  # the fresh challenger is in the snapshot too
 
     # 3. The feed is fixed and labels flow again: the guard resumes learning by itself.
     publish(broker.bootstrap, topic_name, after, progress=False)
