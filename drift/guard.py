@@ -18,8 +18,9 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   quarantine the candidate is parked: it learned a concept that may recur), accept the inputs (the
   shift is harmless), or apply the policy at the limit (default: stay and alert). Decisions name
   the kept labeled events the new live model learns (`catch_up`): those between its snapshot and
-  the onset, or those since the onset whose inputs matched a recalled model's regime. Restore
-  points and parked models are kept in `drift/regimes.py`.
+  the onset, or those since the onset that a recalled model's regime showed in (inputs that
+  matched it, or a contest it won). Restore points and parked models are kept in
+  `drift/regimes.py`.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 
@@ -344,9 +345,10 @@ class Guard:
                                   "the restored model: the world changed", evidence, challenger="fresh")]
         if verdict.startswith("parked:"):
             snapshot = verdict.split(":", 1)[1]
+            # It won on the events since the onset: they are its regime's, and it learns them.
             return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
                                      reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
-                                            "that regime is back")]
+                                            "that regime is back", catch_up=(q.onset, index + 1))]
         if verdict == "over":
             # No catch-up here: the events that showed it may still hold the incident's last ones
             # (a linear model that learned four events of a x100 unit change was ruined).

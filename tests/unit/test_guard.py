@@ -228,6 +228,7 @@ def test_a_parked_model_that_wins_is_brought_back():
     back = stream.decisions[-1]
     assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
     assert "earlier regime" in back.reason
+    assert back.catch_up == (stream.decisions[-2].evidence["onset"], back.at + 1)  # the events it won on
 
 
 def test_a_data_alarm_whose_inputs_come_from_a_parked_regime_brings_its_model_back_at_once():
