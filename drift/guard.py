@@ -11,16 +11,15 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   inputs since the onset match a parked model's regime brings that model back at once.
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
-  predict in shadow. The evidence on the same labeled events
-  gives a verdict (`drift/quarantine.py`): promote the candidate or the fresh model (the world
-  changed), bring back a
-  parked model (a known regime came back), resume (the incident is over; after a long concept
-  quarantine the candidate is parked: it learned a concept that may recur), accept the inputs (the
-  shift is harmless), or apply the policy at the limit (default: stay and alert). Decisions name
-  the kept labeled events the new live model learns (`catch_up`): those between its snapshot and
-  the onset, or those since the onset that a recalled model's regime showed in (inputs that
-  matched it, or a contest it won). Restore points and parked models are kept in
-  `drift/regimes.py`.
+  predict in shadow. The evidence on the same labeled events gives a verdict
+  (`drift/quarantine.py`): promote the candidate or the fresh model (the world changed), bring
+  back a parked model (a known regime came back), resume (the incident is over; after a long
+  concept quarantine the better of candidate and fresh model is parked: it learned a concept that
+  may recur), accept the inputs (the shift is harmless), or apply the policy at the limit
+  (default: stay and alert). Decisions name the kept labeled events the new live model learns
+  (`catch_up`): those between its snapshot and the onset, or those since the onset that a
+  recalled model's regime showed in (inputs that matched it, or a contest it won). Restore points
+  and parked models are kept in `drift/regimes.py`.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 

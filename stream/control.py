@@ -118,9 +118,9 @@ class Control:
             loop.shadow = {"candidate": copy.deepcopy(loop.model)}  # a fresh model joins in _sync_shadows
             loop.candidate_score = Score(loop.score.name, loop.score.window)
         elif decision.candidate == "promote":
-            loop.model = loop.shadow.pop(decision.challenger)
+            loop.model = loop.shadow.pop(self._challenger(decision))
         elif decision.candidate == "park":
-            meta = runner.snapshot("candidate", model=loop.shadow.pop(decision.challenger))
+            meta = runner.snapshot("candidate", model=loop.shadow.pop(self._challenger(decision)))
             loop.guard.candidate_parked(meta.id, decision.at)
             snapshots["parked_candidate"] = meta.id
         elif decision.candidate == "drop":
@@ -134,6 +134,11 @@ class Control:
         level = logging.WARNING if decision.trigger == "auto" else logging.INFO
         log.log(level, "guard %s (%s): %s -> %s: %s", decision.action, decision.trigger,
                 decision.source, decision.target, decision.reason)
+
+    def _challenger(self, decision: Decision) -> str:
+        """The shadow model a decision promotes or parks; the candidate if it names a fresh model
+        that could not be made (see `_sync_shadows`)."""
+        return decision.challenger if decision.challenger in self.loop.shadow else "candidate"
 
     def _sync_shadows(self) -> None:
         """Shadow models are exactly the guard's challengers: parked models are loaded, a fresh one

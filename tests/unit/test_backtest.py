@@ -8,6 +8,7 @@ import random
 import orjson
 import pytest
 from click.testing import CliRunner
+from river import linear_model
 
 from stream.backtest import FileSource, backtest
 from stream.cli import main
@@ -252,13 +253,19 @@ def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on(
     assert result["windows"][-1]["metric"] > 0.95
 
 
-def test_a_candidate_that_sat_out_a_long_incident_is_parked_in_its_own_snapshot_and_contests_its_return():
+def noisy_twice(n: int = 9000) -> list[bytes]:
+    """y = a > 0, except labels at random in [3000, 4500) and [6000, 7500)."""
     rng = random.Random(5)
     events = []
-    for i in range(9000):
+    for i in range(n):
         x = {"a": rng.gauss(0, 1), "b": rng.gauss(0, 1)}
-        noise = 3000 <= i < 4500 or 6000 <= i < 7500  # labels at random, twice
+        noise = 3000 <= i < 4500 or 6000 <= i < 7500
         events.append(orjson.dumps({"id": f"r{i}", "x": x, "y": rng.random() < 0.5 if noise else x["a"] > 0}))
+    return events
+
+
+def test_a_candidate_that_sat_out_a_long_incident_is_parked_in_its_own_snapshot_and_contests_its_return():
+    events = noisy_twice()
     challengers: dict[tuple, int] = {}
 
     def watch(index, loop):
@@ -273,3 +280,18 @@ def test_a_candidate_that_sat_out_a_long_incident_is_parked_in_its_own_snapshot_
     second = result["decisions"][2]
     assert second["action"] == "rollback" and second["snapshot"] != parked  # never a restore point
     assert challengers.get(("candidate", "fresh", f"parked:{parked}")) == second["at"] + 1  # it contests the return
+
+
+class NoClone(linear_model.LogisticRegression):
+    """A model whose `clone` fails, as a factory's home-made model might."""
+
+    def clone(self, *args, **kwargs):
+        raise TypeError("this model cannot be cloned")
+
+
+def test_a_model_that_cannot_be_cloned_gets_no_fresh_challenger_and_the_guard_still_decides():
+    shadows = set()
+    result = backtest(noisy_twice(6000), config(snapshots={"every_events": 500}), window=500,
+                      model=NoClone(), on_event=lambda index, loop: shadows.update(loop.shadow))
+    assert [d["action"] for d in result["decisions"]][:2] == ["rollback", "resume"]
+    assert "candidate" in shadows and "fresh" not in shadows
