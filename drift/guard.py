@@ -7,8 +7,9 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   inputs) estimates when the change began and decides a *rollback* to the last snapshot taken
   before then, entering `quarantine`. Two checks come first: a concept alarm is verified on the
   model of that snapshot (`replay`: if it still predicts the events since the onset as well as
-  before, the live model changed, not the world, and learning goes on), and a data alarm whose
-  inputs since the onset match a parked model's regime brings that model back at once.
+  before, the live model changed, not the world, and learning goes on), and an alarm (of either
+  kind) whose inputs since the onset match a parked model's regime brings that model back at once
+  (in quarantine, every data check asks the same).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict
@@ -147,12 +148,12 @@ class Guard:
         checked, self._checks_seen = self.data.checks != self._checks_seen, self.data.checks
         if not checked:
             return []
-        if q.kind != "concept" and self.parked:
+        if self.parked:  # after a concept alarm too: a parked regime's inputs may be back with its labels
             known = self.parked.recognise(self.data, q.onset)
             if known is not None:
                 return [self._bring_back(index, known[0], known[1], replaced=q.restored,
                                          reason=f"the inputs since the onset come from the regime of {known[0]}: "
-                                                "that regime is back")]
+                                                "that regime is back", catch_up=(q.onset, index + 1))]
         back = self.data.in_reference()
         q.inputs_checked(back)
         # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.
@@ -289,7 +290,7 @@ class Guard:
 
     def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
         s = self.settings
-        if alarm.get("kind") != "concept" and self.parked:
+        if self.data is not None and self.parked:
             known = self.parked.recognise(self.data, onset)
             if known is not None:
                 snapshot, evidence = known

@@ -263,6 +263,21 @@ def test_a_harmless_shift_of_the_inputs_goes_on_with_the_model_that_did_better(c
     assert len(stream.decisions) == 2
 
 
+def test_a_concept_alarm_on_the_inputs_of_a_parked_regime_brings_its_model_back_within_the_quarantine():
+    stream = Stream(make()).run(1000)
+    stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
+    parked = stream.guard.parked[0].snapshot
+    stream.run(1500, scale=100.0, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    switch = stream.index
+    # The old inputs come back, and the live model errs on them: the error detector fires first.
+    stream.run(100, error=0.6, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    rollback, back = stream.decisions[-2:]
+    assert rollback.action == "rollback" and rollback.evidence["alarm"]["kind"] == "concept"
+    assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
+    assert "inputs since the onset come from the regime" in back.reason and back.at - switch <= 60
+    assert back.catch_up == (rollback.evidence["onset"], back.at + 1)  # the events of its regime
+
+
 def test_after_a_harmless_shift_was_accepted_the_old_inputs_bring_back_the_parked_model():
     # A long incident taken for a harmless shift: when it ends, the model of the old inputs returns.
     stream = Stream(make(harmless_after=300)).run(1000)
