@@ -177,13 +177,35 @@ class DataDriftDetector:
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
         return bool(np.all(psi_per_feature < limits)), evidence
 
+    def first_alike(self, reference: Reference, since: int) -> int:
+        """The first index from `since` on after which no kept event has a number far outside
+        `reference`'s range (beyond its minimum or maximum by more than the range's width).
+
+        A model recalled for a regime learns the events since an onset; the onset is an estimate,
+        and a few events of a x1000 incident before the true return would ruin a linear model.
+        """
+        numeric = [(f.name, f.lo - (f.hi - f.lo), f.hi + (f.hi - f.lo))
+                   for f in reference.features if f.kind != "categorical"]
+        first = since
+        for index, x in self._indexed_since(since):
+            for name, lo, hi in numeric:
+                value = x.get(name)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and not lo <= value <= hi:
+                    first = index + 1
+                    break
+        return first
+
     def _since(self, since: int | None) -> list[dict]:
         """The latest `window` valid events (pending included), or those from index `since` on."""
+        if since is None:
+            return [x for _, x in self._indexed_since(None)[-self.window:]]
+        return [x for _, x in self._indexed_since(since)]
+
+    def _indexed_since(self, since: int | None) -> list[tuple[int, dict]]:
+        """(index, x) of the kept valid events (pending included) from index `since` on (None: all)."""
         pending = [(i, x) for i, x in zip(self._pending_index, self._pending_x) if x is not None]
         events = list(zip(self._recent_index, self._recent_x)) + pending
-        if since is None:
-            return [x for _, x in events[-self.window:]]
-        return [x for i, x in events if i >= since]
+        return events if since is None else [(i, x) for i, x in events if i >= since]
 
     def last_psi(self) -> dict[str, float]:
         """The PSI per feature at the last check (empty while the reference is collected)."""

@@ -421,8 +421,12 @@ class Guard:
 
     def _bring_back(self, index: int, snapshot: str, evidence: dict, *, replaced: str | None,
                     reason: str, catch_up: tuple[int, int] | None = None) -> Decision:
-        """A parked model of an earlier regime wins: make it live again, and park the one it beat."""
+        """A parked model of an earlier regime wins: make it live again, and park the one it beat.
+
+        It catches up on the events in `catch_up` that look like its regime (`first_alike`)."""
         parked = self.parked.take(snapshot)
+        if catch_up is not None and self.data is not None and parked.reference is not None:
+            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
         park = ()
         if replaced is not None:
             park = (replaced,)
