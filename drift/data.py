@@ -177,23 +177,23 @@ class DataDriftDetector:
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
         return bool(np.all(psi_per_feature < limits)), evidence
 
-    def first_alike(self, reference: Reference, since: int) -> int:
-        """The first index from `since` on after which no kept event has a number far outside
-        `reference`'s range (beyond its minimum or maximum by more than the range's width).
+    def far_outside(self, reference: Reference, since: int) -> list[int]:
+        """Indices of the kept events from `since` on with a number far outside `reference`'s range
+        (beyond its minimum or maximum by more than the range's width).
 
-        A model recalled for a regime learns the events since an onset; the onset is an estimate,
-        and a few events of a x1000 incident before the true return would ruin a linear model.
+        Catch-ups use it: a model learns kept events up to or since an onset, the onset is an
+        estimate, and a few events of a x1000 incident on the wrong side of it ruin a linear model.
         """
         numeric = [(f.name, f.lo - (f.hi - f.lo), f.hi + (f.hi - f.lo))
                    for f in reference.features if f.kind != "categorical"]
-        first = since
+        outside = []
         for index, x in self._indexed_since(since):
             for name, lo, hi in numeric:
                 value = x.get(name)
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and not lo <= value <= hi:
-                    first = index + 1
+                    outside.append(index)
                     break
-        return first
+        return outside
 
     def _since(self, since: int | None) -> list[dict]:
         """The latest `window` valid events (pending included), or those from index `since` on."""

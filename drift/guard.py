@@ -331,7 +331,14 @@ class Guard:
         # Only those learned when they came: none from before the latest return to learning.
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
                              restore=restore, candidate="start",
-                             catch_up=(max(point.events, self._learning_since), onset))]
+                             catch_up=self._before_onset(max(point.events, self._learning_since), onset))]
+
+    def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
+        """The catch-up of a restored model: [first, onset), ending before the first event far
+        outside the current inputs' range (an onset estimated late must not teach the incident)."""
+        reference = self.data.snapshot_reference() if self.data is not None else None
+        outside = [i for i in self.data.far_outside(reference, first) if i < onset] if reference else []
+        return (first, min(outside)) if outside else (first, onset)
 
     def _resolve(self, index: int) -> list[Decision]:
         q, s = self.quarantine, self.settings
@@ -423,10 +430,12 @@ class Guard:
                     reason: str, catch_up: tuple[int, int] | None = None) -> Decision:
         """A parked model of an earlier regime wins: make it live again, and park the one it beat.
 
-        It catches up on the events in `catch_up` that look like its regime (`first_alike`)."""
+        It catches up on the events in `catch_up` after the last one far outside its regime."""
         parked = self.parked.take(snapshot)
         if catch_up is not None and self.data is not None and parked.reference is not None:
-            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
+            outside = self.data.far_outside(parked.reference, catch_up[0])
+            if outside:
+                catch_up = (min(max(outside) + 1, catch_up[1]), catch_up[1])
         park = ()
         if replaced is not None:
             park = (replaced,)

@@ -278,7 +278,7 @@ def test_features_that_a_reference_never_had_are_no_match_for_its_regime():
     assert detector.matches(lacking, since=3100)[0]
 
 
-def test_a_catch_up_starts_after_the_last_event_far_outside_the_reference():
+def test_events_far_outside_the_reference_range_are_found_for_catch_ups():
     events = stationary(seed=41, n=1300)
     detector = DataDriftDetector(reference_size=1000, window=200, check_every=25)
     feed(detector, events[:1000])
@@ -286,10 +286,10 @@ def test_a_catch_up_starts_after_the_last_event_far_outside_the_reference():
     incident = [{**x, "gauss": x["gauss"] * 1000} for x in events[1000:1002]]
     feed(detector, events[1000:1100] + incident + events[1102:1200], start=1000)
 
-    assert detector.first_alike(reference, since=1050) == 1102  # after the two x1000 events
-    assert detector.first_alike(reference, since=1150) == 1150  # none since: the onset stands
-    # within the range widened by its width: ordinary tails are not cut
-    assert detector.first_alike(reference, since=1102) == 1102
+    assert detector.far_outside(reference, since=1000) == [1100, 1101]  # the two x1000 events
+    assert detector.far_outside(reference, since=1101) == [1101]
+    # within the range widened by its width: ordinary tails are not flagged
+    assert detector.far_outside(reference, since=1102) == []
 
 
 def test_use_reference_restores_a_parked_regime_without_alarms():

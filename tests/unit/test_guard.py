@@ -101,6 +101,16 @@ def test_a_concept_alarm_rolls_back_to_the_last_snapshot_before_the_onset():
     assert stream.guard.challengers == ["candidate", "fresh"]
 
 
+def test_a_rollback_catch_up_stops_before_the_first_incident_event_even_if_the_onset_is_late():
+    stream = Stream(make()).run(1050)
+    guard = stream.guard
+    stream.run(3, scale=1000.0)  # three x1000 events, then a late alarm's onset estimate after them
+    stream.run(17)
+    alarm = {"detector": "data:a", "kind": "data", "statistic": "psi", "value": 1.0}
+    rollback = guard._on_alarm(stream.index, alarm, onset=1060)[0]
+    assert rollback.catch_up == (1000, 1050)  # from the snapshot at 1000, not past the first x1000 event
+
+
 def test_a_feature_unit_change_is_a_data_alarm_within_200_events_without_labels():
     stream = Stream(make()).run(1000)
     stream.run(200, scale=100.0, labels=False)
