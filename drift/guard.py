@@ -39,6 +39,7 @@ from drift.settings import POLICIES, GuardSettings
 
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
+BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
 
 
@@ -91,7 +92,8 @@ class Guard:
         self.decision_counts: dict[str, int] = {}
         self.rollback_counts: dict[str, int] = {}
         self._auto_rollbacks: deque[int] = deque()
-        self._losses: deque[tuple[int, float]] = deque(maxlen=2000)  # while learning, for the baseline
+        # While learning, for the baseline before an onset: onsets lie up to `lookback` events back.
+        self._losses: deque[tuple[int, float]] = deque(maxlen=s.lookback + BASELINE_EVENTS)
         # After the data reference changes, the recent window still holds the other regime's
         # inputs: data alarms wait until it has filled with events compared on the new terms.
         self._data_quiet_until = -1
@@ -194,22 +196,29 @@ class Guard:
         If it predicts the events since the onset at the live model's pre-onset error level, the
         inputs still map to labels as before: the rise is the live model's own doing (a tree's new
         leaves start empty, say), which no rollback to an older state of the same learner cures
-        for good. Not drift: the guard keeps learning. Without a verdict (too few events since the
-        onset, no restore point), the alarm stands.
+        for good. Not drift: the guard keeps learning. So too if its error rose by less than the
+        rise an alarm must show (`min_increase`, classifiers): what changed materially is the live
+        model. Without a verdict (too few events since the onset, no restore point), the alarm
+        stands.
         """
         restore = self.last_good(onset)
         losses = replay(restore, onset) if restore is not None else None
         if not losses or len(losses) < VERIFY_MIN:
             return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
         same, evidence = at_baseline(losses, self._baseline(onset), self.classifier)
+        if not same and self.classifier and evidence.get("recent_loss") is not None:
+            rise = evidence["recent_loss"] - evidence["baseline"]
+            same = rise < self.settings.min_increase
+            evidence.update(rise=rise, min_increase=self.settings.min_increase)
         return {**evidence, "snapshot": restore, "drift": not same,
                 "reason": "the model of the restore point does no better since the onset" if not same else
-                          "the model of the restore point predicts the events since the onset at the "
-                          "pre-onset error level: the live model changed, not the world"}
+                          "the model of the restore point predicts the events since the onset at (or less "
+                          "than an alarm's rise above) the pre-onset error level: the live model changed, "
+                          "not the world"}
 
     def _baseline(self, onset: int) -> float | None:
         """Mean loss of the live model over the (up to) 500 labeled events before `onset`."""
-        losses = [loss for i, loss in self._losses if i < onset][-500:]
+        losses = [loss for i, loss in self._losses if i < onset][-BASELINE_EVENTS:]
         return sum(losses) / len(losses) if losses else None
 
     # -- snapshots ---------------------------------------------------------------------------

@@ -310,6 +310,16 @@ def test_a_rise_the_model_of_the_restore_point_does_not_share_is_not_drift():
     assert alarm["verified"]["drift"] is False and "the live model changed" in alarm["verified"]["reason"]
 
 
+def test_a_significant_rise_of_the_restore_point_smaller_than_an_alarms_is_not_drift():
+    stream = Stream(make()).run(1500)  # error 0.05
+    # The older model errs at 0.10 since the onset: significantly above 0.05 on 200 events, but the
+    # world's part of the live model's rise to 0.6 is under min_increase (0.08).
+    stream.run(300, error=0.6, replay=lambda snapshot, since: ([1.0] + [0.0] * 9) * 20)
+    alarm = [a for a in stream.guard.alarms if a["level"] == "drift"][0]["verified"]
+    assert alarm["drift"] is False and alarm["p_value"] < 0.05 and alarm["rise"] < alarm["min_increase"]
+    assert not [d for d in stream.decisions if d.action == "rollback"]
+
+
 def test_a_rise_the_model_of_the_restore_point_shares_is_drift():
     stream = Stream(make()).run(1500)
     stream.run(300, error=0.6, replay=lambda snapshot, since: [1.0, 0.0] * 30)
