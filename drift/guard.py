@@ -27,24 +27,18 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
 
 from drift.concept import ConceptDetector
-from drift.contest import Contest, at_baseline
+from drift.contest import Contest
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
+from drift.history import LossHistory, Replay
 from drift.quarantine import Quarantine
 from drift.regimes import Parked, ParkedModels, RestorePoint, RestorePoints  # noqa: F401 - see __setstate__
 from drift.settings import POLICIES, GuardSettings
 
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
-VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
-BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
-
-
-# replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
-Replay = Callable[[str, int], "list[float] | None"]
 
 
 class GuardError(ValueError):
@@ -92,8 +86,7 @@ class Guard:
         self.decision_counts: dict[str, int] = {}
         self.rollback_counts: dict[str, int] = {}
         self._auto_rollbacks: deque[int] = deque()
-        # While learning, for the baseline before an onset: onsets lie up to `lookback` events back.
-        self._losses: deque[tuple[int, float]] = deque(maxlen=s.lookback + BASELINE_EVENTS)
+        self.losses = LossHistory(s.lookback)  # while learning: the baseline, and alarm verification
         # After the data reference changes, the recent window still holds the other regime's
         # inputs: data alarms wait until it has filled with events compared on the new terms.
         self._data_quiet_until = -1
@@ -106,6 +99,9 @@ class Guard:
         if isinstance(state.get("parked"), list):
             parked, state["parked"] = state["parked"], ParkedModels(state["settings"].parked_max)
             state["parked"].models = parked
+        if "_losses" in state:  # before drift/history.py: a plain deque of (index, loss)
+            state["losses"] = LossHistory(state["settings"].lookback)
+            state["losses"].losses.extend(state.pop("_losses"))
         if isinstance(state.get("restore_points"), list):
             points, state["restore_points"] = state["restore_points"], RestorePoints(state["settings"].lookback)
             state["restore_points"].points = points
@@ -173,14 +169,15 @@ class Guard:
         is asked how it does since the onset.
         """
         if self.mode is Mode.LEARNING:
-            self._losses.append((index, loss))
+            self.losses.add(index, loss)
             if self.concept is None:
                 return []
             signal = self.concept.update(index, loss)
             if signal is not None:
                 alarm = signal.to_dict()
                 if signal.level == "drift" and replay is not None:
-                    alarm["verified"] = self._verify(signal.onset, replay)
+                    alarm["verified"] = self.losses.verify(signal.onset, self.last_good(signal.onset), replay,
+                                                            self.classifier, self.settings.min_increase)
                 self._record_alarm(alarm)
                 if signal.level == "drift" and alarm.get("verified", {}).get("drift", True):
                     return self._on_alarm(index, alarm, onset=signal.onset)
@@ -189,37 +186,6 @@ class Guard:
             self.quarantine.contest.add(loss, shadow or {})
             return self._resolve(index)
         return []
-
-    def _verify(self, onset: int, replay: Replay) -> dict:
-        """Did the world change at `onset`, or only the live model? Ask the model of the restore point.
-
-        If it predicts the events since the onset at the live model's pre-onset error level, the
-        inputs still map to labels as before: the rise is the live model's own doing (a tree's new
-        leaves start empty, say), which no rollback to an older state of the same learner cures
-        for good. Not drift: the guard keeps learning. So too if its error rose by less than the
-        rise an alarm must show (`min_increase`, classifiers): what changed materially is the live
-        model. Without a verdict (too few events since the onset, no restore point), the alarm
-        stands.
-        """
-        restore = self.last_good(onset)
-        losses = replay(restore, onset) if restore is not None else None
-        if not losses or len(losses) < VERIFY_MIN:
-            return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
-        same, evidence = at_baseline(losses, self._baseline(onset), self.classifier)
-        if not same and self.classifier and evidence.get("recent_loss") is not None:
-            rise = evidence["recent_loss"] - evidence["baseline"]
-            same = rise < self.settings.min_increase
-            evidence.update(rise=rise, min_increase=self.settings.min_increase)
-        return {**evidence, "snapshot": restore, "drift": not same,
-                "reason": "the model of the restore point does no better since the onset" if not same else
-                          "the model of the restore point predicts the events since the onset at (or less "
-                          "than an alarm's rise above) the pre-onset error level: the live model changed, "
-                          "not the world"}
-
-    def _baseline(self, onset: int) -> float | None:
-        """Mean loss of the live model over the (up to) 500 labeled events before `onset`."""
-        losses = [loss for i, loss in self._losses if i < onset][-BASELINE_EVENTS:]
-        return sum(losses) / len(losses) if losses else None
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -324,7 +290,7 @@ class Guard:
             self.alert = reason
             return [self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm, "onset": onset},
                                  alert=True)]
-        baseline = self._baseline(onset)
+        baseline = self.losses.baseline(onset)
         challengers = ["candidate"] + (["fresh"] if s.fresh_candidate else []) + self.parked.challengers
         self.quarantine = Quarantine(
             started=index, onset=onset, kind=alarm.get("kind", "concept"), trigger=alarm, restored=restore,
@@ -484,7 +450,7 @@ class Guard:
     def _reset_detectors(self) -> None:
         if self.concept is not None:
             self.concept.reset()
-        self._losses.clear()
+        self.losses.clear()
 
     def _decide(self, index: int, action: str, trigger: str, target: Mode, reason: str, evidence: dict,
                 **plan) -> Decision:

@@ -1,0 +1,66 @@
+"""The live model's losses while it learns: its pre-alarm error level, and whether a concept
+alarm's rise is the world's doing or the model's own.
+
+>>> history = LossHistory(lookback=1000)
+>>> for i in range(600):
+...     history.add(i, 1.0 if i % 10 == 0 else 0.0)
+>>> history.baseline(onset=500)
+0.1
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from drift.contest import at_baseline
+
+BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
+VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
+
+# replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
+Replay = Callable[[str, int], "list[float] | None"]
+
+
+class LossHistory:
+    """(index, loss) of the latest labeled events learned, enough for an onset `lookback` back."""
+
+    def __init__(self, lookback: int) -> None:
+        self.losses: deque[tuple[int, float]] = deque(maxlen=lookback + BASELINE_EVENTS)
+
+    def add(self, index: int, loss: float) -> None:
+        self.losses.append((index, loss))
+
+    def clear(self) -> None:
+        self.losses.clear()
+
+    def baseline(self, onset: int) -> float | None:
+        """Mean loss over the (up to) `BASELINE_EVENTS` labeled events before `onset`."""
+        losses = [loss for i, loss in self.losses if i < onset][-BASELINE_EVENTS:]
+        return sum(losses) / len(losses) if losses else None
+
+    def verify(self, onset: int, restore: str | None, replay: Replay, classifier: bool,
+               min_increase: float) -> dict:
+        """Did the world change at `onset`, or only the live model? Ask the model of the restore point.
+
+        If it predicts the events since the onset at the live model's pre-onset error level, the
+        inputs still map to labels as before: the rise is the live model's own doing (a tree's new
+        leaves start empty, say), which no rollback to an older state of the same learner cures
+        for good. Not drift: the guard keeps learning. So too if its error rose by less than the
+        rise an alarm must show (`min_increase`, classifiers): what changed materially is the live
+        model. Without a verdict (too few events since the onset, no restore point), the alarm
+        stands.
+        """
+        losses = replay(restore, onset) if restore is not None else None
+        if not losses or len(losses) < VERIFY_MIN:
+            return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
+        same, evidence = at_baseline(losses, self.baseline(onset), classifier)
+        if not same and classifier and evidence.get("recent_loss") is not None:
+            rise = evidence["recent_loss"] - evidence["baseline"]
+            same = rise < min_increase
+            evidence.update(rise=rise, min_increase=min_increase)
+        return {**evidence, "snapshot": restore, "drift": not same,
+                "reason": "the model of the restore point does no better since the onset" if not same else
+                          "the model of the restore point predicts the events since the onset at (or less "
+                          "than an alarm's rise above) the pre-onset error level: the live model changed, "
+                          "not the world"}
