@@ -69,7 +69,8 @@ class Contest:
         return sum(losses) / len(losses) if losses else None
 
     def winner(self, alpha: float, margin: float) -> tuple[str | None, dict]:
-        """The best challenger that beats the restored model significantly and materially, if any."""
+        """The best challenger that beats the restored model significantly and materially, if any
+        (the lowest mean loss; on a tie, the first in `challengers`)."""
         restored_mean = self.mean_loss()
         best, best_evidence = None, {}
         for name in self._pairs:

@@ -291,7 +291,8 @@ class Guard:
             return [self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm, "onset": onset},
                                  alert=True)]
         baseline = self.losses.baseline(onset)
-        challengers = ["candidate"] + (["fresh"] if s.fresh_candidate else []) + self.parked.challengers
+        # On a tie the first wins: a parked model (it knows a regime well), then the candidate.
+        challengers = self.parked.challengers + ["candidate"] + (["fresh"] if s.fresh_candidate else [])
         self.quarantine = Quarantine(
             started=index, onset=onset, kind=alarm.get("kind", "concept"), trigger=alarm, restored=restore,
             baseline=baseline, contest=Contest(challengers, window=s.evidence_window),

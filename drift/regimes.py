@@ -112,7 +112,10 @@ class ParkedModels:
         for parked in reversed(self.models):  # the newest first
             if parked.reference is None:
                 continue
-            match, evidence = data.matches(parked.reference, since)
+            # An onset estimated a few events early lets the other regime's last events in: start
+            # after the last one far outside this regime's range.
+            outside = data.far_outside(parked.reference, since)
+            match, evidence = data.matches(parked.reference, max(outside) + 1 if outside else since)
             if match:
                 return parked.snapshot, {"inputs": evidence}
         return None

@@ -279,7 +279,7 @@ def test_a_candidate_that_sat_out_a_long_incident_is_parked_in_its_own_snapshot_
     parked = over["evidence"]["snapshots"]["parked_candidate"]
     second = result["decisions"][2]
     assert second["action"] == "rollback" and second["snapshot"] != parked  # never a restore point
-    assert challengers.get(("candidate", "fresh", f"parked:{parked}")) == second["at"] + 1  # it contests the return
+    assert challengers.get((f"parked:{parked}", "candidate", "fresh")) == second["at"] + 1  # it contests the return
 
 
 class NoClone(linear_model.LogisticRegression):

@@ -292,6 +292,19 @@ def test_events_far_outside_the_reference_range_are_found_for_catch_ups():
     assert detector.far_outside(reference, since=1102) == []
 
 
+def test_a_parked_regime_is_recognised_even_if_the_onset_lets_in_a_few_events_of_the_other():
+    from drift.regimes import ParkedModels
+
+    detector, regime_a, reference_a, _ = two_regimes(seed=23)
+    parked = ParkedModels(most=3)
+    parked.park("model-a", reference_a, at=6000)
+    feed(detector, regime_a[:60], start=6000)  # A is back at 6000; the onset is estimated at 5994
+
+    assert not detector.matches(reference_a, since=5994)[0]  # six x100 events spoil the match
+    snapshot, evidence = parked.recognise(detector, since=5994)
+    assert snapshot == "model-a" and evidence["inputs"]["since"] == 6000
+
+
 def test_use_reference_restores_a_parked_regime_without_alarms():
     regime_a = stationary(seed=13, n=3000)
     regime_b = stationary(seed=14, n=3000)

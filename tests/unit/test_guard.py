@@ -186,7 +186,7 @@ def test_a_candidate_that_learned_a_long_concept_incident_is_parked_and_can_win_
     stream.run(300, error=0.05)
     stream.run(300, error=0.6)  # the other concept recurs
     assert stream.guard.mode is Mode.QUARANTINE
-    assert stream.guard.challengers == ["candidate", "fresh", "parked:s-candidate"]
+    assert stream.guard.challengers == ["parked:s-candidate", "candidate", "fresh"]
     stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, "parked:s-candidate": 0.0})
     back = stream.decisions[-1]
     assert (back.action, back.restore, back.target) == ("resume", "s-candidate", "learning")
@@ -239,6 +239,17 @@ def test_a_parked_model_that_wins_is_brought_back():
     assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
     assert "earlier regime" in back.reason
     assert back.catch_up == (stream.decisions[-2].evidence["onset"], back.at + 1)  # the events it won on
+
+
+def test_on_a_tie_a_parked_model_wins_over_the_candidate_and_the_fresh_model():
+    stream = quarantined_by_concept()
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # promote; the old model is parked
+    parked = stream.guard.parked[0].snapshot
+    stream.run(300, error=0.05)
+    stream.run(300, error=0.6)  # the old regime comes back
+    assert stream.guard.challengers == [f"parked:{parked}", "candidate", "fresh"]
+    stream.run(200, error=0.6, shadow=lambda loss: {n: 0.0 for n in stream.guard.challengers})
+    assert stream.decisions[-1].restore == parked  # it knows the regime; the others learned 50 events
 
 
 def test_a_data_alarm_whose_inputs_come_from_a_parked_regime_brings_its_model_back_at_once():
