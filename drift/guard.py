@@ -324,12 +324,6 @@ class Guard:
         if verdict == "candidate":
             return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
         if verdict == "fresh":
-            # Starting over forgets all the candidate still knows: only for a material gain over it.
-            candidate, fresh = q.contest.mean_loss("candidate"), q.contest.mean_loss("fresh")
-            if candidate is not None and (candidate - fresh) < s.margin * candidate:
-                return [self._promote(index, "a fresh model beats the restored model: the world changed; the "
-                                      "candidate, which keeps what it knew, does about as well and goes on",
-                                      {**evidence, "candidate_loss": candidate})]
             return [self._promote(index, "a fresh model, trained only on the events since the rollback, beats "
                                   "the restored model: the world changed", evidence, challenger="fresh")]
         if verdict.startswith("parked:"):
