@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from drift.reference import MISSING, WRONG_TYPE, Reference, _Binning, _smooth, build_reference
+from drift.reference import MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, build_reference
 from drift.reference import psi  # noqa: F401  (part of this module's API: tests and callers use it)
 from drift.stats import change_point
 
@@ -184,16 +184,20 @@ class DataDriftDetector:
         Catch-ups use it: a model learns kept events up to or since an onset, the onset is an
         estimate, and a few events of a x1000 incident on the wrong side of it ruin a linear model.
         """
-        numeric = [(f.name, f.lo - (f.hi - f.lo), f.hi + (f.hi - f.lo))
-                   for f in reference.features if f.kind != "categorical"]
-        outside = []
-        for index, x in self._indexed_since(since):
-            for name, lo, hi in numeric:
-                value = x.get(name)
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and not lo <= value <= hi:
-                    outside.append(index)
-                    break
-        return outside
+        numeric = [f for f in reference.features if f.kind != "categorical"]
+        events = self._indexed_since(since)
+        if not numeric or not events:
+            return []
+        values, _ = _as_numbers([[x.get(f.name) for f in numeric] for _, x in events], len(numeric))
+        lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
+        far = ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
+        return [index for (index, _), out in zip(events, far) if out]
+
+    def first_alike(self, reference: Reference, since: int) -> int:
+        """`since`, or the index after the last kept event from `since` on that is far outside
+        `reference`'s range (`far_outside`): where the events of its regime begin for sure."""
+        outside = self.far_outside(reference, since)
+        return outside[-1] + 1 if outside else since
 
     def _since(self, since: int | None) -> list[dict]:
         """The latest `window` valid events (pending included), or those from index `since` on."""

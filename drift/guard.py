@@ -312,7 +312,7 @@ class Guard:
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far
         outside the current inputs' range (an onset estimated late must not teach the incident)."""
-        reference = self.data.snapshot_reference() if self.data is not None else None
+        reference = self._reference()
         outside = [i for i in self.data.far_outside(reference, first) if i < onset] if reference else []
         return (first, min(outside)) if outside else (first, onset)
 
@@ -409,9 +409,7 @@ class Guard:
         It catches up on the events in `catch_up` after the last one far outside its regime."""
         parked = self.parked.take(snapshot)
         if catch_up is not None and self.data is not None and parked.reference is not None:
-            outside = self.data.far_outside(parked.reference, catch_up[0])
-            if outside:
-                catch_up = (min(max(outside) + 1, catch_up[1]), catch_up[1])
+            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
         park = ()
         if replaced is not None:
             park = (replaced,)

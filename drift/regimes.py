@@ -112,10 +112,8 @@ class ParkedModels:
         for parked in reversed(self.models):  # the newest first
             if parked.reference is None:
                 continue
-            # An onset estimated a few events early lets the other regime's last events in: start
-            # after the last one far outside this regime's range.
-            outside = data.far_outside(parked.reference, since)
-            match, evidence = data.matches(parked.reference, max(outside) + 1 if outside else since)
+            # An onset estimated a few events early lets the other regime's last events in.
+            match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))
             if match:
                 return parked.snapshot, {"inputs": evidence}
         return None

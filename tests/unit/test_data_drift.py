@@ -290,6 +290,7 @@ def test_events_far_outside_the_reference_range_are_found_for_catch_ups():
     assert detector.far_outside(reference, since=1101) == [1101]
     # within the range widened by its width: ordinary tails are not flagged
     assert detector.far_outside(reference, since=1102) == []
+    assert detector.first_alike(reference, since=1000) == 1102 and detector.first_alike(reference, 1150) == 1150
 
 
 def test_a_parked_regime_is_recognised_even_if_the_onset_lets_in_a_few_events_of_the_other():
