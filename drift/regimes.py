@@ -4,7 +4,9 @@
   one taken before the estimated onset of a change: it has learned nothing since.
 - A *parked* model is the model of an earlier regime (the restored model, when a candidate was
   promoted over it), kept with the input reference of its regime. It predicts in shadow in later
-  contests, and comes back at once when the inputs since an onset are those of its regime.
+  contests, and comes back at once when the inputs since an onset are those of its regime. A
+  candidate that learned a concept the guard then left (an "incident over" after a long concept
+  quarantine) is parked too, without a reference: only a contest brings it back.
 
 >>> points = RestorePoints(lookback=1000)
 >>> for events in (500, 1000, 1500):
