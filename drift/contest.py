@@ -98,6 +98,13 @@ class Contest:
                 best, best_evidence = name, evidence
         return best, best_evidence
 
+    def loses(self, name: str, alpha: float) -> tuple[bool, float]:
+        """Is `name` worse than the restored model on significantly more events than the reverse?
+        (The same paired test as `winner`, the other way round.) Also returns its p-value."""
+        better, worse = self._better[name], self._worse[name]
+        p = mcnemar_p(worse, better)
+        return worse > better and p < alpha, p
+
     def _recent_improvement(self, name: str) -> float:
         """Relative improvement of `name`'s mean loss over the restored model's on the latest events."""
         restored = sum(islice(reversed(self._restored), self.recent))

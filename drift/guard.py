@@ -354,19 +354,25 @@ class Guard:
         return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
 
     def _accept_inputs(self, index: int, evidence: dict) -> Decision:
-        """A harmless shift of the inputs: new reference; the candidate goes on if it did no worse.
+        """A harmless shift of the inputs: new reference; the candidate goes on unless it did
+        significantly worse than the restored model (it learned the events of this quarantine,
+        which the restored model would lose).
 
-        The candidate going on is a promotion like any other: the restored model is parked with
-        the inputs it knew, and comes back if they do (the shift was a long incident after all).
+        The candidate going on is a promotion: the restored model is parked with the inputs it
+        knew. It did no better than the candidate on the new inputs, so their return alone does not
+        bring it back: the data alarm at the return starts a quarantine in which it competes (the
+        shift may have been a long incident after all, or the candidate may have learned through
+        it what the restored model never saw).
         """
         contest = self.quarantine.contest
-        candidate, restored = contest.mean_loss("candidate"), contest.mean_loss()
-        evidence = {**evidence, "candidate_loss": candidate, "restored_loss": restored}
+        worse, p = contest.loses("candidate", self.settings.alpha)
+        evidence = {**evidence, "candidate_loss": contest.mean_loss("candidate"), "restored_loss": contest.mean_loss(),
+                    "candidate_worse_p": p}
         why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
                "(new input reference taken)")
-        if candidate is not None and candidate <= restored:
+        if not worse:
             return self._promote(index, why + "; the candidate, which learned the new inputs, did no worse: "
-                                 "it goes on", evidence)
+                                 "it goes on", evidence, recall_by_inputs=False)
         self._not_flapping(self.quarantine)
         self.data.reset_reference()
         self._data_quiet_until = index + self.settings.data_window
@@ -380,14 +386,14 @@ class Guard:
         return "fresh" if contest.mean_loss("fresh") < contest.mean_loss("candidate") else "candidate"
 
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto",
-                 challenger: str = "candidate") -> Decision:
+                 challenger: str = "candidate", recall_by_inputs: bool = True) -> Decision:
         q = self.quarantine
         park = ()
         if q.restored is not None:
             # The snapshot it was restored from, not the caught-up model: an onset estimated a few
             # events late makes the catch-up learn them, and a few x100 events ruin a linear model.
             park = (q.restored,)
-            self.parked.park(q.restored, self._reference(), index)
+            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs)
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,

@@ -4,7 +4,9 @@
   one taken before the estimated onset of a change: it has learned nothing since.
 - A *parked* model is the model of an earlier regime (the restored model, when a candidate was
   promoted over it), kept with the input reference of its regime. It predicts in shadow in later
-  contests, and comes back at once when the inputs since an onset are those of its regime. A
+  contests, and comes back at once when the inputs since an onset are those of its regime, unless
+  it was parked because a shift of the inputs did it no harm: then only a contest brings it back
+  (the model that learned through a harmless shift may well be the better one). A
   candidate that learned a concept the guard then left (an "incident over" after a long concept
   quarantine) is parked too, without a reference: only a contest brings it back.
 
@@ -72,6 +74,7 @@ class Parked:
     snapshot: str
     reference: Reference | None  # the data detector's reference for that regime
     parked_at: int
+    by_inputs: bool = True  # its regime's inputs alone bring it back (else only a contest does)
 
 
 class ParkedModels:
@@ -95,8 +98,9 @@ class ParkedModels:
         """Their names as shadow models: "parked:<snapshot>"."""
         return [f"parked:{p.snapshot}" for p in self.models]
 
-    def park(self, snapshot: str, reference: Reference | None, at: int) -> None:
-        self.models = [p for p in self.models if p.snapshot != snapshot] + [Parked(snapshot, reference, at)]
+    def park(self, snapshot: str, reference: Reference | None, at: int, *, by_inputs: bool = True) -> None:
+        parked = Parked(snapshot, reference, at, by_inputs)
+        self.models = [p for p in self.models if p.snapshot != snapshot] + [parked]
         del self.models[: -self.most]
 
     def take(self, snapshot: str) -> Parked:
@@ -112,10 +116,11 @@ class ParkedModels:
         if current is None or data.matches(current, since)[0]:
             return None
         for parked in reversed(self.models):  # the newest first
-            if parked.reference is None:
+            if parked.reference is None or not parked.by_inputs:
                 continue
             # An onset estimated a few events early lets the other regime's last events in.
             match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))
             if match:
                 return parked.snapshot, {"inputs": evidence}
         return None
+
