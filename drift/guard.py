@@ -9,7 +9,8 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   model of that snapshot (`replay`: if it still predicts the events since the onset as well as
   before, the live model changed, not the world, and learning goes on), and an alarm (of either
   kind) whose inputs since the onset match a parked model's regime brings that model back at once
-  (in quarantine, every data check asks the same).
+  (in quarantine, every data check asks the same), as does a concept alarm on labeled events a
+  parked model predicts significantly better than the live one did.
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict
@@ -180,7 +181,7 @@ class Guard:
                                                             self.classifier, self.settings.min_increase)
                 self._record_alarm(alarm)
                 if signal.level == "drift" and alarm.get("verified", {}).get("drift", True):
-                    return self._on_alarm(index, alarm, onset=signal.onset)
+                    return self._on_alarm(index, alarm, onset=signal.onset, replay=replay)
             return self._on_probation(index, loss, shadow)
         if self.mode is Mode.QUARANTINE and self.quarantine is not None:
             self.quarantine.contest.add(loss, shadow or {})
@@ -253,7 +254,10 @@ class Guard:
         probation.add(loss, shadow or {})
         if probation.labeled < s.min_quarantine:
             return []
-        name, evidence = probation.winner(s.alpha, s.margin)
+        # The test runs again at every labeled event, for `probation` events: about
+        # probation / window disjoint windows, each a chance of a false win at `alpha`. Spread
+        # alpha over them (Bonferroni), so that a whole probation risks one false recall at `alpha`.
+        name, evidence = probation.winner(s.alpha * min(1.0, probation.window / s.probation), s.margin)
         if name is None:
             return []
         return [self._recall(index, name.split(":", 1)[1], evidence)]
@@ -263,16 +267,14 @@ class Guard:
         return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index),
                                 reason=f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back")
 
-    def _on_alarm(self, index: int, alarm: dict, onset: int) -> list[Decision]:
+    def _on_alarm(self, index: int, alarm: dict, onset: int, replay: Replay | None = None) -> list[Decision]:
         s = self.settings
-        if self.data is not None and self.parked:
-            known = self.parked.recognise(self.data, onset)
-            if known is not None:
-                snapshot, evidence = known
-                return [self._bring_back(
-                    index, snapshot, {"alarm": alarm, "onset": onset, **evidence}, replaced=self.last_good(onset),
-                    reason=f"{alarm['detector']} alarm, and the inputs since the onset at event {onset} come from "
-                           f"the regime of {snapshot}: that regime is back", catch_up=(onset, index + 1))]
+        known = self._known_regime(onset, replay)
+        if known is not None:
+            snapshot, evidence, why = known
+            return [self._bring_back(
+                index, snapshot, {"alarm": alarm, "onset": onset, **evidence}, replaced=self.last_good(onset),
+                reason=f"{alarm['detector']} alarm, and {why}: that regime is back", catch_up=(onset, index + 1))]
         self.probation = None
         while self._auto_rollbacks and self._auto_rollbacks[0] <= index - s.rollback_window:
             self._auto_rollbacks.popleft()
@@ -308,6 +310,23 @@ class Guard:
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
                              restore=restore, candidate="start",
                              catch_up=self._before_onset(max(point.events, self._learning_since), onset))]
+
+    def _known_regime(self, onset: int, replay: Replay | None) -> tuple[str, dict, str] | None:
+        """A parked model whose regime the events since `onset` come from: by their inputs, or (on a
+        concept alarm, with `replay`) by their labels. Its snapshot, the evidence, and why."""
+        if not self.parked:
+            return None
+        if self.data is not None:
+            known = self.parked.recognise(self.data, onset)
+            if known is not None:
+                return *known, f"the inputs since the onset at event {onset} come from the regime of {known[0]}"
+        if replay is not None:
+            live = [(i, loss) for i, loss in self.losses.losses if i >= onset]
+            known = self.parked.recognise_by_labels(live, replay, self.settings.alpha, self.settings.margin)
+            if known is not None:
+                return known[0], {"labels": known[1]}, (f"the model of {known[0]} predicts the labeled events since "
+                                                        f"the onset at event {onset} better than the live model")
+        return None
 
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far

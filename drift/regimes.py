@@ -6,9 +6,11 @@
   promoted over it), kept with the input reference of its regime. It predicts in shadow in later
   contests, and comes back at once when the inputs since an onset are those of its regime, unless
   it was parked because a shift of the inputs did it no harm: then only a contest brings it back
-  (the model that learned through a harmless shift may well be the better one). A
-  candidate that learned a concept the guard then left (an "incident over" after a long concept
-  quarantine) is parked too, without a reference: only a contest brings it back.
+  (the model that learned through a harmless shift may well be the better one). A candidate that
+  learned a concept the guard then left (an "incident over" after a long concept quarantine) is
+  parked too, without a reference: only a contest brings it back.
+- A concept alarm also brings back a parked model that predicts the labeled events since its onset
+  significantly better than the live model did (`recognise_by_labels`): a contest held once.
 
 >>> points = RestorePoints(lookback=1000)
 >>> for events in (500, 1000, 1500):
@@ -21,9 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Callable
+
+from drift.contest import Contest
 from drift.data import DataDriftDetector
 from drift.decisions import Mode
 from drift.reference import Reference
+
+RECOGNISE_MIN = 30  # fewest labeled events since an onset that a parked model is judged on by labels
 
 
 @dataclass
@@ -124,3 +131,24 @@ class ParkedModels:
                 return parked.snapshot, {"inputs": evidence}
         return None
 
+    def recognise_by_labels(self, live: list[tuple[int, float]], replay: Callable[[str, int], list[float] | None],
+                            alpha: float, margin: float) -> tuple[str, dict] | None:
+        """The parked model that predicts the labeled events since an onset better than the live
+        model did: `live` holds (index, loss) of those events, `replay(snapshot, since)` scores a
+        snapshot's model on them. It must win the quarantine contest's test, once, on all of them
+        (significantly and by `margin`). Its snapshot and the evidence; None: none does."""
+        if len(live) < RECOGNISE_MIN:
+            return None
+        best = None
+        for parked in self.models:
+            losses = replay(parked.snapshot, live[0][0])
+            if losses is None or len(losses) != len(live):
+                continue  # not the same events: no paired verdict
+            name = f"parked:{parked.snapshot}"
+            contest = Contest([name], window=len(live), recent=len(live))
+            for (_, loss), theirs in zip(live, losses):
+                contest.add(loss, {name: theirs})
+            winner, evidence = contest.winner(alpha, margin)
+            if winner is not None and (best is None or evidence["challenger_loss"] < best[1]["challenger_loss"]):
+                best = parked.snapshot, evidence
+        return best

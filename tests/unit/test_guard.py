@@ -217,6 +217,19 @@ def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_wi
     assert stream.guard.challengers == [] and stream.guard.parked[0].snapshot != restored
 
 
+def test_a_probation_win_at_chance_level_does_not_recall_a_parked_model():
+    # The probation tests at every labeled event for 5,000 events: a win one window could show by
+    # chance (8 better, 0 worse of 200: p = 0.008 < alpha) is not enough; a clear one is.
+    stream = quarantined_by_concept()
+    restored = stream.guard.quarantine.restored
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # promoted; `restored` parked
+    name, lucky = f"parked:{restored}", itertools.count()
+    stream.run(400, error=0.1, shadow=lambda loss: {name: 0.0 if loss and next(lucky) < 8 else loss})
+    assert stream.decisions[-1].action == "promote" and stream.guard.challengers == [name]
+    stream.run(300, error=0.3, shadow=lambda loss: {name: 0.0})
+    assert (stream.decisions[-1].action, stream.decisions[-1].restore) == ("resume", restored)
+
+
 def test_a_rollback_that_ends_in_a_promotion_does_not_count_toward_the_storm_limit():
     stream = Stream(make(max_rollbacks=1, rollback_window=100_000)).run(1500)
     for _ in range(2):
@@ -303,6 +316,32 @@ def test_a_concept_alarm_on_the_inputs_of_a_parked_regime_brings_its_model_back_
     assert "inputs since the onset come from the regime" in back.reason and back.at - switch <= 60
     # the events of its regime since the onset: none of the x100 ones before the switch
     assert back.catch_up[1] == back.at + 1 and switch <= back.catch_up[0] <= max(switch, rollback.evidence["onset"])
+
+
+def test_a_concept_alarm_on_labels_a_parked_model_predicts_better_brings_it_back_at_once():
+    stream = Stream(make(probation=500)).run(1000)
+    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, then the candidate won
+    rollback, promotion = stream.decisions
+    parked = stream.guard.parked[0].snapshot
+    stream.run(1500)  # the new concept, learned; the probation is over
+    # The old concept is back: the live model errs, the model of the restore point too (a real
+    # change), the parked model predicts the events since the onset well.
+    stream.run(300, error=0.6, replay=lambda snapshot, since: [0.0 if snapshot == parked else 1.0]
+               * (stream.index - since + 1))
+    back = stream.decisions[2]
+    assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
+    assert "predicts the labeled events since the onset" in back.reason
+    assert back.evidence["labels"]["p_value"] < 0.01 and back.evidence["labels"]["worse"] == 0
+    assert back.catch_up == (back.evidence["onset"], back.at + 1)  # its regime's events since the onset
+    assert stream.guard.decision_counts["rollback"] == 1 and stream.guard.mode is Mode.LEARNING
+
+
+def test_a_parked_model_that_predicts_the_events_since_the_onset_no_better_is_not_brought_back():
+    stream = Stream(make(probation=500)).run(1000)
+    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    stream.run(1500)
+    stream.run(300, error=0.6, replay=lambda snapshot, since: [1.0] * (stream.index - since + 1))
+    assert stream.decisions[2].action == "rollback"  # a quarantine decides, as for any change
 
 
 def harmless_shift_accepted() -> tuple[Stream, str]:
