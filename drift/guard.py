@@ -35,10 +35,10 @@ from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
 from drift.history import LossHistory, Replay
 from drift.quarantine import Quarantine
-from drift.regimes import Parked, ParkedModels, RestorePoint, RestorePoints  # noqa: F401 - see __setstate__
+from drift.regimes import (  # noqa: F401 - Parked, RestorePoint: see __setstate__
+    PROBATION_WINDOW, Parked, ParkedModels, Probation, RestorePoint, RestorePoints)
 from drift.settings import POLICIES, GuardSettings
 
-PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
 
 
@@ -72,10 +72,7 @@ class Guard:
                     psi_threshold=s.psi_threshold,
                 )
         self.quarantine: Quarantine | None = None
-        # After a promotion, parked models keep predicting in shadow for a while: when the old
-        # regime comes back without any alarm (labels flipped back, the error *falls*), the parked
-        # model wins this contest against the live one and is recalled.
-        self.probation: Contest | None = None
+        self.probation: Probation | None = None  # after a promotion (drift/regimes.py)
         self.parked = ParkedModels(s.parked_max)
         self.restore_points = RestorePoints(s.lookback)
         # The newest `history` decisions and alarms (None: all, as a backtest reports them).
@@ -103,6 +100,10 @@ class Guard:
         if "_losses" in state:  # before drift/history.py: a plain deque of (index, loss)
             state["losses"] = LossHistory(state["settings"].lookback)
             state["losses"].losses.extend(state.pop("_losses"))
+        if isinstance(state.get("probation"), Contest):  # before Probation: its bare contest
+            probation = state["probation"]
+            state["probation"] = Probation(probation.challengers, state["settings"].probation, probation.window)
+            state["probation"].contest = probation
         if isinstance(state.get("restore_points"), list):
             points, state["restore_points"] = state["restore_points"], RestorePoints(state["settings"].lookback)
             state["restore_points"].points = points
@@ -248,19 +249,12 @@ class Guard:
         probation, s = self.probation, self.settings
         if probation is None:
             return []
-        if probation.labeled >= s.probation:
+        if probation.over:
             self.probation = None
             return []
-        probation.add(loss, shadow or {})
-        if probation.labeled < s.min_quarantine:
-            return []
-        # The test runs again at every labeled event, for `probation` events: about
-        # probation / window disjoint windows, each a chance of a false win at `alpha`. Spread
-        # alpha over them (Bonferroni), so that a whole probation risks one false recall at `alpha`.
-        name, evidence = probation.winner(s.alpha * min(1.0, probation.window / s.probation), s.margin)
-        if name is None:
-            return []
-        return [self._recall(index, name.split(":", 1)[1], evidence)]
+        snapshot, evidence = probation.add(loss, shadow or {}, alpha=s.alpha, margin=s.margin,
+                                           min_events=s.min_quarantine)
+        return [self._recall(index, snapshot, evidence)] if snapshot else []
 
     def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
         """While learning, a parked model beats the live one: its regime is back; swap them."""
@@ -418,9 +412,8 @@ class Guard:
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", challenger=challenger, park=park)
         if self.parked:
-            # A short window: evidence from before the old regime returned must age out fast.
-            self.probation = Contest(self.parked.challengers,
-                                     window=min(self.settings.evidence_window, PROBATION_WINDOW))
+            self.probation = Probation(self.parked.challengers, self.settings.probation,
+                                       window=min(self.settings.evidence_window, PROBATION_WINDOW))
         if self.data is not None:
             self.data.reset_reference()
             self._data_quiet_until = index + self.settings.data_window

@@ -11,6 +11,8 @@
   parked too, without a reference: only a contest brings it back.
 - A concept alarm also brings back a parked model that predicts the labeled events since its onset
   significantly better than the live model did (`recognise_by_labels`): a contest held once.
+- After a promotion, the parked models predict in shadow for a while (`Probation`): when an old
+  regime comes back without any alarm (labels flipped back: the error *falls*), its model wins.
 
 >>> points = RestorePoints(lookback=1000)
 >>> for events in (500, 1000, 1500):
@@ -31,6 +33,7 @@ from drift.decisions import Mode
 from drift.reference import Reference
 
 RECOGNISE_MIN = 30  # fewest labeled events since an onset that a parked model is judged on by labels
+PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 
 
 @dataclass
@@ -152,3 +155,35 @@ class ParkedModels:
             if winner is not None and (best is None or evidence["challenger_loss"] < best[1]["challenger_loss"]):
                 best = parked.snapshot, evidence
         return best
+
+
+class Probation:
+    """After a promotion: the parked models against the live one, for `length` labeled events."""
+
+    def __init__(self, challengers: list[str], length: int, window: int = PROBATION_WINDOW) -> None:
+        # A short window: evidence from before the old regime returned must age out fast.
+        self.contest = Contest(challengers, window=window)
+        self.length = length
+
+    @property
+    def challengers(self) -> list[str]:
+        return self.contest.challengers
+
+    @property
+    def over(self) -> bool:
+        return self.contest.labeled >= self.length
+
+    def add(self, loss: float, shadow: dict[str, float], *, alpha: float, margin: float,
+            min_events: int) -> tuple[str | None, dict]:
+        """One labeled event: the snapshot of a parked model that now beats the live one, and the
+        evidence (None: none does).
+
+        The test runs again at every labeled event, for `length` events: about length / window
+        disjoint windows, each a chance of a false win at `alpha`. Alpha is spread over them
+        (Bonferroni), so that a whole probation risks one false recall at `alpha`.
+        """
+        self.contest.add(loss, shadow)
+        if self.contest.labeled < min_events:
+            return None, {}
+        name, evidence = self.contest.winner(alpha * min(1.0, self.contest.window / self.length), margin)
+        return (name.split(":", 1)[1] if name else None), evidence

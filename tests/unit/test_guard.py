@@ -564,19 +564,26 @@ def _check_invariants(guard: Guard) -> None:
 
 def test_a_guard_from_a_snapshot_of_the_older_shape_resumes():
     # Before drift/regimes.py, parked models and restore points were plain lists in the guard;
-    # before drift/history.py, its losses were a plain deque.
+    # before drift/history.py, its losses were a plain deque; before Probation, a probation was
+    # its bare contest; before recall by contest only, parked models had no `by_inputs`.
     from collections import deque
 
+    from drift.contest import Contest
     from drift.guard import Parked, RestorePoint
 
     state = dict(Guard(GuardSettings()).__dict__)
-    state["parked"] = [Parked("s0", None, 10)]
+    old_parked = Parked("s0", None, 10)
+    del old_parked.__dict__["by_inputs"]
+    state["parked"] = [old_parked]
     state["restore_points"] = [RestorePoint("s1", 500, Mode.LEARNING)]
     del state["losses"]
     state["_losses"] = deque([(i, 0.25) for i in range(400, 600)], maxlen=2000)
+    state["probation"] = Contest(["parked:s0"], window=200)
+    state["probation"].add(0.0, {"parked:s0": 0.0})
     guard = Guard.__new__(Guard)
     guard.__setstate__(state)  # what unpickling the snapshot does
 
-    assert guard.last_good(600) == "s1" and guard.challengers == []
+    assert guard.last_good(600) == "s1" and guard.challengers == ["parked:s0"]
     assert [p.snapshot for p in guard.parked] == ["s0"] and guard.protected(600) == {"s0", "s1"}
+    assert guard.parked[0].by_inputs and guard.probation.contest.labeled == 1 and not guard.probation.over
     assert guard.losses.baseline(onset=600) == 0.25 and not hasattr(guard, "_losses")
