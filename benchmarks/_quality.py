@@ -29,6 +29,7 @@ from functools import reduce
 import orjson
 from river import drift
 
+from drift.stats import mcnemar_p
 from stream.backtest import backtest
 from stream.config import Config
 from stream.models import build_model
@@ -133,7 +134,22 @@ def run_case(case: Case, family: str, skip: tuple[str, ...] = ()) -> dict:
     _quiet()
     events = [orjson.dumps(e) for e in generate(case.scenario, case.n, case.seed, **case.params)]
     preset = FAMILIES[family][case.task]
-    return {arm: asdict(run_arm(events, case, preset, arm)) for arm in case.arms() if arm not in skip}
+    results, losses = {}, {}
+    for arm in case.arms():
+        if arm not in skip:
+            losses[arm] = {}
+            results[arm] = asdict(run_arm(events, case, preset, arm, losses=losses[arm]))
+    if "guard" in results and case.after is not None:
+        results["guard"]["vs_no_guard"] = paired(losses["guard"], losses["no-guard"])
+    return results
+
+
+def paired(guard: dict[int, float], plain: dict[int, float]) -> dict:
+    """Guard against no-guard on the same labeled events: on how many the guarded model's loss
+    was lower, higher, and the exact two-sided sign test's p-value (McNemar for 0/1 losses)."""
+    better = sum(loss < plain[i] for i, loss in guard.items() if i in plain)
+    worse = sum(loss > plain[i] for i, loss in guard.items() if i in plain)
+    return {"better": better, "worse": worse, "p_value": mcnemar_p(better, worse)}
 
 
 def _quiet() -> None:
@@ -141,7 +157,8 @@ def _quiet() -> None:
     logging.getLogger("stream").setLevel(logging.ERROR)
 
 
-def run_arm(events: list[bytes], case: Case, preset: str, arm: str) -> ArmResult:
+def run_arm(events: list[bytes], case: Case, preset: str, arm: str, losses: dict[int, float] | None = None) -> ArmResult:
+    """One arm over the stream; `losses`, if given, gets the loss of each labeled event after the case."""
     config = Config.build({"model": {"preset": preset}, "snapshots": {"every_events": SNAPSHOT_EVERY}}, env={})
     model, hook = None, None
     if arm == "oracle":
@@ -158,7 +175,15 @@ def run_arm(events: list[bytes], case: Case, preset: str, arm: str) -> ArmResult
 
         def hook(index, loop):
             loop.model.at = index
-    report = backtest(events, config, guard=arm == "guard", window=case.window, model=model, on_event=hook)
+    on_labeled = None
+    if losses is not None and case.after is not None:
+        start, end = case.after
+
+        def on_labeled(index, loss):
+            if start <= index < end:
+                losses[index] = loss
+    report = backtest(events, config, guard=arm == "guard", window=case.window, model=model, on_event=hook,
+                      on_labeled=on_labeled)
     return summarise(report, case, drifts=getattr(model, "drifts", []) if model is not None else None)
 
 

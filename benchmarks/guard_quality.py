@@ -18,7 +18,9 @@ ramp for gradual ones, the whole stream when stationary); ``during`` over the in
 alarm inside the incident (or the measured range of a change) minus its start; ``false`` counts
 alarms before the start (any alarm when stationary). ``Δoracle`` and ``Δno-guard`` compare the
 guard's ``after``: positive = the guard is better; accuracy in points (pt) or relative (%), MAE
-always relative.
+always relative. ``p`` is the exact sign test of guard against no-guard on the same labeled
+events of ``after`` (McNemar for accuracy): a small Δno-guard with a large p is not a difference
+the stream can show. It is for reading the table; the bars below do not use it.
 
 Acceptance bars (guard rows): after an incident, within 1% (relative) of the oracle and no worse
 than no-guard; a unit change of ×100 or more detected within 200 events; after a real change,
@@ -156,13 +158,14 @@ def synthetic(cases: list[Case], families: tuple[str, ...], workers: int, holdou
             rows.extend(_rows(case, holdout, preset, arms, failed))
         records.append(record)
     headers = ["case", "model", "arm", "metric", "after", "during", "alarms", "rollbacks", "delay", "false",
-               "Δoracle", "Δno-guard", "verdict"]
+               "Δoracle", "Δno-guard", "p", "verdict"]
     lines = [format_table(headers, rows)]
     lines.append("")
     lines.append("after: the 10k events after the incident (from a change point or the end of a ramp; "
                  "the whole stream when stationary). Δ: guard minus reference, + = guard better "
                  "(pt: accuracy points; %: relative). Without an oracle arm (real change, stationary) "
-                 "Δoracle is against no-guard.")
+                 "Δoracle is against no-guard. p: exact two-sided sign test (McNemar for accuracy) of "
+                 "guard against no-guard on the same labeled events after: is Δno-guard more than chance?")
     lines.append(f"{sum(not r['failed'][f] for r in records for f in families)} of "
                  f"{len(records) * len(families)} guard rows pass.")
     for name, preset, failed, guard in failures:
@@ -185,8 +188,11 @@ def _rows(case: Case, holdout: bool, preset: str, arms: dict, failed: list[str])
             delay_text = "—"
         else:
             delay_text = "missed" if delay is None else str(delay)
-        vs_oracle = vs_plain = verdict_text = ""
+        vs_oracle = vs_plain = verdict_text = p_text = ""
         if arm == "guard":
+            if r.get("vs_no_guard"):
+                p = r["vs_no_guard"]["p_value"]
+                p_text = "<1e-4" if p < 1e-4 else f"{p:.2g}"
             reference = arms.get("oracle", arms["no-guard"])  # no oracle: never pausing is the best
             vs_oracle = _pct(better_by(case.task, r["after"], reference["after"], relative=True))
             plain = better_by(case.task, r["after"], arms["no-guard"]["after"], relative=metric == "mae")
@@ -196,7 +202,7 @@ def _rows(case: Case, holdout: bool, preset: str, arms: dict, failed: list[str])
             label(case, holdout) if i == 0 else "", preset if i == 0 else "", arm, metric,
             fmt(r["after"]), fmt(r["during"]), str(len(r["alarms"])),
             "—" if r["rollbacks"] is None else str(r["rollbacks"]), delay_text, str(false_alarms(case, r["alarms"])),
-            vs_oracle, vs_plain, verdict_text,
+            vs_oracle, vs_plain, p_text, verdict_text,
         ])
     return rows
 

@@ -68,6 +68,7 @@ class WindowObserver:
         self.loss: dict[int, list[float]] = {}
         self.modes: dict[int, Counter] = {}
         self.hook: Callable[[int], None] | None = None
+        self.labeled_hook: Callable[[int, float], None] | None = None
 
     def on_event(self, index: int, mode: str) -> None:
         if self.hook is not None:
@@ -79,6 +80,8 @@ class WindowObserver:
         counts[mode] += 1
 
     def on_labeled(self, index: int, loss: float) -> None:
+        if self.labeled_hook is not None:
+            self.labeled_hook(index, loss)
         entry = self.loss.setdefault(index // self.window, [0.0, 0])
         entry[0] += loss
         entry[1] += 1
@@ -111,11 +114,13 @@ def backtest(
     snapshot_dir: str | Path | None = None,
     model=None,
     on_event: Callable[[int, Loop], None] | None = None,
+    on_labeled: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Run the loop over `events` (raw bytes, in order) and return the report of DESIGN.md.
 
     `model` replaces the configured one (a benchmark's baseline); `on_event(index, loop)` runs
-    before each event (a harness acting as the operator, e.g. pausing during a known incident).
+    before each event (a harness acting as the operator, e.g. pausing during a known incident);
+    `on_labeled(index, loss)` gets the live model's loss on each labeled event (paired tests).
     """
     model = model if model is not None else build_from_config(config.model)
     classifier = is_classifier(model)
@@ -133,6 +138,7 @@ def backtest(
     )
     if on_event is not None:
         observer.hook = lambda index: on_event(index, loop)
+    observer.labeled_hook = on_labeled
     with tempfile.TemporaryDirectory(prefix="riverguard-backtest-") as tmp:
         store = SnapshotStore(snapshot_dir or tmp, secrets.token_bytes(32), keep=config.snapshots.keep)
         runner = Runner(

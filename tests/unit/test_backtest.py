@@ -295,3 +295,12 @@ def test_a_model_that_cannot_be_cloned_gets_no_fresh_challenger_and_the_guard_st
                       model=NoClone(), on_event=lambda index, loop: shadows.update(loop.shadow))
     assert [d["action"] for d in result["decisions"]][:2] == ["rollback", "resume"]
     assert "candidate" in shadows and "fresh" not in shadows
+
+
+def test_on_labeled_gets_the_loss_of_every_labeled_event_the_windows_are_made_of(events):
+    losses: dict[int, float] = {}
+    report = backtest(events, config(), guard=False, window=500, on_labeled=losses.__setitem__)
+    assert len(losses) == report["labeled"] and set(losses.values()) <= {0.0, 1.0}
+    for w in report["windows"]:
+        inside = [loss for i, loss in losses.items() if w["start"] <= i < w["end"]]
+        assert len(inside) == w["labeled"] and w["metric"] == pytest.approx(1 - sum(inside) / len(inside))
