@@ -316,7 +316,8 @@ class Guard:
                 return *known, f"the inputs since the onset at event {onset} come from the regime of {known[0]}"
         if replay is not None:
             live = [(i, loss) for i, loss in self.losses.losses if i >= onset]
-            known = self.parked.recognise_by_labels(live, replay, self.settings.alpha, self.settings.margin)
+            known = self.parked.recognise_by_labels(live, replay, self.losses.baseline(onset), self.classifier,
+                                                    self.settings.alpha, self.settings.margin)
             if known is not None:
                 return known[0], {"labels": known[1]}, (f"the model of {known[0]} predicts the labeled events since "
                                                         f"the onset at event {onset} better than the live model")
@@ -372,7 +373,7 @@ class Guard:
         which the restored model would lose).
 
         The candidate going on is a promotion: the restored model is parked with the inputs it
-        knew. It did no better than the candidate on the new inputs, so their return alone does not
+        knew. It did not beat the candidate on the new inputs, so their return alone does not
         bring it back: the data alarm at the return starts a quarantine in which it competes (the
         shift may have been a long incident after all, or the candidate may have learned through
         it what the restored model never saw).
@@ -384,8 +385,8 @@ class Guard:
         why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
                "(new input reference taken)")
         if not worse:
-            return self._promote(index, why + "; the candidate, which learned the new inputs, did no worse: "
-                                 "it goes on", evidence, recall_by_inputs=False)
+            return self._promote(index, why + f"; the candidate, which learned the new inputs, was not "
+                                 f"significantly worse (p={p:.2g}): it goes on", evidence, recall_by_inputs=False)
         self._not_flapping(self.quarantine)
         self.data.reset_reference()
         self._data_quiet_until = index + self.settings.data_window

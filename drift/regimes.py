@@ -25,14 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import Callable
-
-from drift.contest import Contest
+from drift.contest import Contest, at_baseline
 from drift.data import DataDriftDetector
 from drift.decisions import Mode
+from drift.history import VERIFY_MIN, Replay
 from drift.reference import Reference
 
-RECOGNISE_MIN = 30  # fewest labeled events since an onset that a parked model is judged on by labels
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 
 
@@ -134,25 +132,35 @@ class ParkedModels:
                 return parked.snapshot, {"inputs": evidence}
         return None
 
-    def recognise_by_labels(self, live: list[tuple[int, float]], replay: Callable[[str, int], list[float] | None],
-                            alpha: float, margin: float) -> tuple[str, dict] | None:
-        """The parked model that predicts the labeled events since an onset better than the live
-        model did: `live` holds (index, loss) of those events, `replay(snapshot, since)` scores a
-        snapshot's model on them. It must win the quarantine contest's test, once, on all of them
-        (significantly and by `margin`). Its snapshot and the evidence; None: none does."""
-        if len(live) < RECOGNISE_MIN:
+    def recognise_by_labels(self, live: list[tuple[int, float]], replay: Replay, baseline: float | None,
+                            classifier: bool, alpha: float, margin: float) -> tuple[str, dict] | None:
+        """The parked model whose regime the labeled events since an onset come from, by its losses.
+
+        `live` holds (index, loss) of the live model on those events; `replay(snapshot, since)`
+        scores a snapshot's model on the latest of them it keeps (the loop keeps 1,000), which
+        pair with the end of `live`. A parked model must win the quarantine contest's test there,
+        once (significantly and by `margin`; alpha split between the parked models), and predict
+        them at the live model's pre-onset level (`baseline`): being less bad than a model a change
+        has hit does not make an old regime's model right. Its snapshot and the evidence; None:
+        none does.
+        """
+        if len(live) < VERIFY_MIN or not self.models:
             return None
         best = None
         for parked in self.models:
             losses = replay(parked.snapshot, live[0][0])
-            if losses is None or len(losses) != len(live):
-                continue  # not the same events: no paired verdict
+            if losses is None or not VERIFY_MIN <= len(losses) <= len(live):
+                continue  # no paired verdict
             name = f"parked:{parked.snapshot}"
-            contest = Contest([name], window=len(live), recent=len(live))
-            for (_, loss), theirs in zip(live, losses):
+            contest = Contest([name], window=len(losses), recent=len(losses))
+            for (_, loss), theirs in zip(live[-len(losses):], losses):
                 contest.add(loss, {name: theirs})
-            winner, evidence = contest.winner(alpha, margin)
-            if winner is not None and (best is None or evidence["challenger_loss"] < best[1]["challenger_loss"]):
+            winner, evidence = contest.winner(alpha / len(self.models), margin)
+            normal, level = at_baseline(losses, baseline, classifier)
+            if winner is None or not normal:
+                continue
+            evidence["at_baseline"] = level
+            if best is None or evidence["challenger_loss"] < best[1]["challenger_loss"]:
                 best = parked.snapshot, evidence
         return best
 
@@ -185,5 +193,5 @@ class Probation:
         self.contest.add(loss, shadow)
         if self.contest.labeled < min_events:
             return None, {}
-        name, evidence = self.contest.winner(alpha * min(1.0, self.contest.window / self.length), margin)
+        name, evidence = self.contest.winner(alpha * min(1.0, self.contest.window / max(self.length, 1)), margin)
         return (name.split(":", 1)[1] if name else None), evidence
