@@ -29,7 +29,7 @@ from functools import reduce
 import orjson
 from river import drift
 
-from drift.stats import mcnemar_p
+from drift.stats import paired_sign_p
 from stream.backtest import backtest
 from stream.config import Config
 from stream.models import build_model
@@ -134,22 +134,21 @@ def run_case(case: Case, family: str, skip: tuple[str, ...] = ()) -> dict:
     _quiet()
     events = [orjson.dumps(e) for e in generate(case.scenario, case.n, case.seed, **case.params)]
     preset = FAMILIES[family][case.task]
-    results, losses = {}, {}
+    results, losses = {}, {"guard": {}, "no-guard": {}}  # per-event losses: the paired test
     for arm in case.arms():
         if arm not in skip:
-            losses[arm] = {}
-            results[arm] = asdict(run_arm(events, case, preset, arm, losses=losses[arm]))
-    if "guard" in results and case.after is not None:
+            results[arm] = asdict(run_arm(events, case, preset, arm, losses=losses.get(arm)))
+    if "guard" in results and "no-guard" in results:
         results["guard"]["vs_no_guard"] = paired(losses["guard"], losses["no-guard"])
     return results
 
 
 def paired(guard: dict[int, float], plain: dict[int, float]) -> dict:
-    """Guard against no-guard on the same labeled events: on how many the guarded model's loss
-    was lower, higher, and the exact two-sided sign test's p-value (McNemar for 0/1 losses)."""
-    better = sum(loss < plain[i] for i, loss in guard.items() if i in plain)
-    worse = sum(loss > plain[i] for i, loss in guard.items() if i in plain)
-    return {"better": better, "worse": worse, "p_value": mcnemar_p(better, worse)}
+    """Guard against no-guard on the same labeled events: the exact two-sided sign test of their
+    loss differences (McNemar for 0/1 losses), and on how many events the guard did better."""
+    differences = [plain[i] - loss for i, loss in guard.items() if i in plain]
+    return {"better": sum(d > 0 for d in differences), "worse": sum(d < 0 for d in differences),
+            "p_value": paired_sign_p(differences)}
 
 
 def _quiet() -> None:
@@ -176,7 +175,7 @@ def run_arm(events: list[bytes], case: Case, preset: str, arm: str, losses: dict
         def hook(index, loop):
             loop.model.at = index
     on_labeled = None
-    if losses is not None and case.after is not None:
+    if losses is not None:
         start, end = case.after
 
         def on_labeled(index, loss):
