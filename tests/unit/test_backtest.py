@@ -304,3 +304,20 @@ def test_on_labeled_gets_the_loss_of_every_labeled_event_the_windows_are_made_of
     for w in report["windows"]:
         inside = [loss for i, loss in losses.items() if w["start"] <= i < w["end"]]
         assert len(inside) == w["labeled"] and w["metric"] == pytest.approx(1 - sum(inside) / len(inside))
+
+
+def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_the_alarm():
+    # The loop's own replay (snapshots on disk, the kept labeled events) decides: no quarantine.
+    rng = random.Random(5)
+    events = []
+    for i in range(15000):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
+        flipped = 6000 <= i < 13000  # long enough for the probation after the promotion to end
+        events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": (x["a"] - x["b"] > 0) != flipped}))
+    report = backtest(events, config(snapshots={"every_events": 500}), window=1000)
+    rollback, promotion, back = report["decisions"]
+    assert (rollback["action"], promotion["action"], back["action"]) == ("rollback", "promote", "resume")
+    assert back["restore"] == rollback["restore"] and 13000 < back["at"] < 13050
+    assert "predicts the labeled events since the onset" in back["reason"]
+    assert back["evidence"]["labels"]["worse"] <= 2 and back["catch_up"][0] >= 12990
+    assert report["rollbacks"] == 1
