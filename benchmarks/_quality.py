@@ -29,7 +29,7 @@ from functools import reduce
 import orjson
 from river import drift
 
-from drift.stats import paired_sign_p
+from drift.stats import mcnemar_p
 from stream.backtest import backtest
 from stream.config import Config
 from stream.models import build_model
@@ -139,16 +139,33 @@ def run_case(case: Case, family: str, skip: tuple[str, ...] = ()) -> dict:
         if arm not in skip:
             results[arm] = asdict(run_arm(events, case, preset, arm, losses=losses.get(arm)))
     if "guard" in results and "no-guard" in results:
-        results["guard"]["vs_no_guard"] = paired(losses["guard"], losses["no-guard"])
+        results["guard"]["vs_no_guard"] = paired(losses["guard"], losses["no-guard"], case.task)
     return results
 
 
-def paired(guard: dict[int, float], plain: dict[int, float]) -> dict:
-    """Guard against no-guard on the same labeled events: the exact two-sided sign test of their
-    loss differences (McNemar for 0/1 losses), and on how many events the guard did better."""
+def paired(guard: dict[int, float], plain: dict[int, float], task_: str) -> dict:
+    """Guard against no-guard on the same labeled events, a test of the difference the table shows.
+
+    Accuracy: exact McNemar on the events only one of them got wrong. MAE: the paired test of the
+    mean absolute error difference (normal approximation, fine at thousands of events); a sign
+    test would ask which model errs less more often, not which has the lower mean.
+    """
     differences = [plain[i] - loss for i, loss in guard.items() if i in plain]
-    return {"better": sum(d > 0 for d in differences), "worse": sum(d < 0 for d in differences),
-            "p_value": paired_sign_p(differences)}
+    better, worse = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
+    p = mcnemar_p(better, worse) if task_ == "classification" else _mean_difference_p(differences)
+    return {"better": better, "worse": worse, "p_value": p}
+
+
+def _mean_difference_p(differences: list[float]) -> float:
+    """Two-sided p-value that paired differences have mean zero (z test on their mean)."""
+    n = len(differences)
+    if n < 2:
+        return 1.0
+    mean = sum(differences) / n
+    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    if spread == 0:
+        return 1.0 if mean == 0 else 0.0
+    return math.erfc(abs(mean) / (spread / math.sqrt(n)) / math.sqrt(2))
 
 
 def _quiet() -> None:

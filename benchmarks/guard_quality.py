@@ -18,11 +18,11 @@ ramp for gradual ones, the whole stream when stationary); ``during`` over the in
 alarm inside the incident (or the measured range of a change) minus its start; ``false`` counts
 alarms before the start (any alarm when stationary). ``Δoracle`` and ``Δno-guard`` compare the
 guard's ``after``: positive = the guard is better; accuracy in points (pt) or relative (%), MAE
-always relative. ``p`` is the exact two-sided sign test of guard against no-guard on the same
-labeled events of ``after`` (McNemar for accuracy; for MAE it tests which model errs less more
-often, not the mean). It treats the events as independent, which the synthetic generators' draws
-are but a model's errors in a stream are only roughly, so read it as a guide: a Δno-guard with a
-large p is one this stream does not show apart from chance. The bars below do not use it.
+always relative. ``p`` is a two-sided paired test of guard against no-guard on the same labeled
+events of ``after`` (exact McNemar for accuracy, a z test of the mean difference for MAE). It
+treats the events as independent, which the synthetic generators' draws are but a model's errors
+in a stream are only roughly, so read it as a guide: a Δno-guard with a large p is one this
+stream does not show apart from chance. The bars below do not use it.
 
 Acceptance bars (guard rows): after an incident, within 1% (relative) of the oracle and no worse
 than no-guard; a unit change of ×100 or more detected within 200 events; after a real change,
@@ -166,8 +166,8 @@ def synthetic(cases: list[Case], families: tuple[str, ...], workers: int, holdou
     lines.append("after: the 10k events after the incident (from a change point or the end of a ramp; "
                  "the whole stream when stationary). Δ: guard minus reference, + = guard better "
                  "(pt: accuracy points; %: relative). Without an oracle arm (real change, stationary) "
-                 "Δoracle is against no-guard. p: exact two-sided sign test (McNemar for accuracy) of "
-                 "guard against no-guard on the same labeled events after, taken as independent.")
+                 "Δoracle is against no-guard. p: paired test of guard against no-guard on the same "
+                 "labeled events after (McNemar for accuracy, z test of the mean for MAE), taken as independent.")
     lines.append(f"{sum(not r['failed'][f] for r in records for f in families)} of "
                  f"{len(records) * len(families)} guard rows pass.")
     for name, preset, failed, guard in failures:
