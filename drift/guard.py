@@ -155,7 +155,7 @@ class Guard:
                                          reason=f"the inputs since the onset come from the regime of {known[0]}: "
                                                 "that regime is back", catch_up=(q.onset, index + 1))]
         back = self.data.in_reference()
-        q.inputs_checked(back)
+        q.inputs_checked(back, index)
         # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.
         if q.kind != "concept" and q.contest.labeled == 0 and q.events >= self.settings.min_quarantine and back:
             return [self._leave(index, "resume", "the inputs are back to the reference (no labels needed)",
@@ -347,15 +347,20 @@ class Guard:
                                      reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
                                             "that regime is back", catch_up=(q.onset, index + 1))]
         if verdict == "over":
-            # No catch-up here: the events that showed it may still hold the incident's last ones
-            # (a linear model that learned four events of a x100 unit change was ruined).
+            # The events that showed it may still hold the incident's last ones (a linear model that
+            # learned four events of a x100 unit change was ruined): the restored model learns only
+            # those after the data check that found the inputs back, from after the last one far
+            # outside their range; none after a concept incident, whose end the inputs do not show.
+            catch_up, reference = None, self._reference()
+            if q.back_since is not None and reference is not None:
+                catch_up = (self.data.first_alike(reference, q.back_since + 1), index + 1)
             # A candidate that learned a whole evidence window of a changed concept is the model of
             # that concept, should it come back (recurring concepts): the loop parks it.
             keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
             best = self._best_candidate()
             return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
                                 "pre-alarm level" + (f"; {SHADOW_NAMES[best]} is parked" if keep else ""), evidence,
-                                candidate="park" if keep else "drop", challenger=best)]
+                                candidate="park" if keep else "drop", challenger=best, catch_up=catch_up)]
         if verdict == "harmless":
             return [self._accept_inputs(index, evidence)]
         why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
@@ -446,10 +451,11 @@ class Guard:
         return decision
 
     def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
-               candidate: str = "drop", challenger: str = "candidate") -> Decision:
+               candidate: str = "drop", challenger: str = "candidate",
+               catch_up: tuple[int, int] | None = None) -> Decision:
         self.quarantine = None
         decision = self._decide(index, action, trigger, Mode.LEARNING, reason, evidence, candidate=candidate,
-                                challenger=challenger)
+                                challenger=challenger, catch_up=catch_up)
         self._reset_detectors()
         return decision
 

@@ -30,15 +30,18 @@ class Quarantine:
     events: int = 0
     limit_reached: bool = False
     inputs_moved: bool = False  # the inputs left the reference during this quarantine
+    back_since: int | None = None  # the check that found them back at the reference (and since)
 
-    def inputs_checked(self, back: bool) -> None:
-        """A data check ran: note whether the inputs are `back` at the reference."""
+    def inputs_checked(self, back: bool, index: int) -> None:
+        """A data check at event `index` ran: note whether the inputs are `back` at the reference."""
         if not back:
             self.inputs_moved = True
+            self.back_since = None
         elif self.inputs_moved:
             # The paired evidence so far was gathered on inputs that are gone: the question now is
             # how the models do on these.
             self.inputs_moved = False
+            self.back_since = index
             self.contest.restart()
 
     def verdict(self, settings: GuardSettings, inputs_back: bool, classifier: bool) -> tuple[str | None, dict]:

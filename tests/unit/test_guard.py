@@ -201,6 +201,17 @@ def test_a_long_data_quarantine_that_ends_over_drops_the_candidate():
     over = stream.decisions[-1]
     assert (over.action, over.target, over.candidate) == ("resume", "learning", "drop")
     assert "incident over" in over.reason and stream.decisions[0].evidence["alarm"]["kind"] == "data"
+    # The restored model learns the events after the check that found the inputs back: none of the
+    # x100 ones (they ended at 1400), and all since that check.
+    first, end = over.catch_up
+    assert 1400 < first < over.at and end == over.at + 1
+
+
+def test_an_incident_over_after_a_concept_quarantine_catches_up_on_nothing():
+    stream = quarantined_by_concept()
+    stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
+    over = stream.decisions[-1]
+    assert (over.action, over.catch_up) == ("resume", None) and "incident over" in over.reason
 
 
 def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_without_an_alarm():
