@@ -19,9 +19,10 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   concept quarantine the better of candidate and fresh model is parked: it learned a concept that
   may recur), accept the inputs (the shift is harmless), or apply the policy at the limit
   (default: stay and alert). Decisions name the kept labeled events the new live model learns
-  (`catch_up`): those between its snapshot and the onset, or those since the onset that a
-  recalled model's regime showed in (inputs that matched it, or a contest it won). Restore points
-  and parked models are kept in `drift/regimes.py`.
+  (`catch_up`): those between its snapshot and the onset, those since the onset that a recalled
+  model's regime showed in (inputs that matched it, or a contest it won), or, when a data incident
+  is over, those since the inputs were found back. Restore points and parked models are kept in
+  `drift/regimes.py`.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 
@@ -352,7 +353,7 @@ class Guard:
             # those after the data check that found the inputs back, from after the last one far
             # outside their range; none after a concept incident, whose end the inputs do not show.
             catch_up, reference = None, self._reference()
-            if q.back_since is not None and reference is not None:
+            if q.kind != "concept" and q.back_since is not None and reference is not None:
                 catch_up = (self.data.first_alike(reference, q.back_since + 1), index + 1)
             # A candidate that learned a whole evidence window of a changed concept is the model of
             # that concept, should it come back (recurring concepts): the loop parks it.

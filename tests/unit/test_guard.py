@@ -207,9 +207,12 @@ def test_a_long_data_quarantine_that_ends_over_drops_the_candidate():
     assert 1400 < first < over.at and end == over.at + 1
 
 
-def test_an_incident_over_after_a_concept_quarantine_catches_up_on_nothing():
+def test_an_incident_over_after_a_concept_quarantine_catches_up_on_nothing_even_if_the_inputs_wavered():
+    # Labels were the incident: inputs that moved and came back meanwhile do not mark its end.
     stream = quarantined_by_concept()
-    stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
+    stream.run(200, scale=3.0, error=0.6, shadow=lambda loss: {"candidate": loss})
+    assert stream.guard.quarantine.inputs_moved
+    stream.run(600, error=0.05, shadow=lambda loss: {"candidate": loss})
     over = stream.decisions[-1]
     assert (over.action, over.catch_up) == ("resume", None) and "incident over" in over.reason
 
