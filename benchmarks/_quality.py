@@ -173,7 +173,8 @@ def _quiet() -> None:
     logging.getLogger("stream").setLevel(logging.ERROR)
 
 
-def run_arm(events: list[bytes], case: Case, preset: str, arm: str, losses: dict[int, float] | None = None) -> ArmResult:
+def run_arm(events: list[bytes], case: Case, preset: str, arm: str,
+            losses: dict[int, float] | None = None) -> ArmResult:
     """One arm over the stream; `losses`, if given, gets the loss of each labeled event after the case."""
     config = Config.build({"model": {"preset": preset}, "snapshots": {"every_events": SNAPSHOT_EVERY}}, env={})
     model, hook = None, None
