@@ -149,12 +149,12 @@ class Guard:
         checked, self._checks_seen = self.data.checks != self._checks_seen, self.data.checks
         if not checked:
             return []
-        if self.parked:  # after a concept alarm too: a parked regime's inputs may be back with its labels
-            known = self.parked.recognise(self.data, q.onset)
-            if known is not None:
-                return [self._bring_back(index, known[0], known[1], replaced=q.restored,
-                                         reason=f"the inputs since the onset come from the regime of {known[0]}: "
-                                                "that regime is back", catch_up=(q.onset, index + 1))]
+        # After a concept alarm too: a parked regime's inputs may be back with its labels.
+        known = self._known_regime(q.onset, replay=None)
+        if known is not None:
+            snapshot, evidence, why = known
+            return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
+                                     reason=f"{why}: that regime is back", catch_up=(q.onset, index + 1))]
         back = self.data.in_reference()
         q.inputs_checked(back, index)
         # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.

@@ -327,7 +327,8 @@ def test_a_concept_alarm_on_the_inputs_of_a_parked_regime_brings_its_model_back_
     rollback, back = stream.decisions[-2:]
     assert rollback.action == "rollback" and rollback.evidence["alarm"]["kind"] == "concept"
     assert (back.action, back.restore, back.target) == ("resume", parked, "learning")
-    assert "inputs since the onset come from the regime" in back.reason and back.at - switch <= 60
+    assert f"inputs since the onset at event {rollback.evidence['onset']} come from the regime" in back.reason
+    assert back.at - switch <= 60
     # the events of its regime since the onset: none of the x100 ones before the switch
     assert back.catch_up[1] == back.at + 1 and switch <= back.catch_up[0] <= max(switch, rollback.evidence["onset"])
 
