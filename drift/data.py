@@ -158,10 +158,34 @@ class DataDriftDetector:
         feature the reference never had, in as many events as `in_reference` tolerates, is no match
         (the PSI sees only the reference's features: missing ones come back, say).
         """
+        compared = self._compare(reference, since, min_events, z=_Z_MATCH)
+        if isinstance(compared, dict):
+            return False, compared
+        return bool(np.all(compared[0] < compared[1])), compared[2]
+
+    def departs(self, reference: Reference, since: int, min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
+        """Do the inputs since event `since` depart from `reference` as far as an alarm asks: a
+        feature's PSI over the limit that chance reaches once in a billion windows of that many
+        events (and over `psi_threshold`), or a feature the reference never had?
+
+        A short window on one check, where an alarm needs a full window on `confirmations` checks:
+        the guard asks it only to recognise a parked regime's return early (`ParkedModels.recognise`).
+        """
+        compared = self._compare(reference, since, min_events, z=_Z_CHANCE, floor=self.psi_threshold)
+        if isinstance(compared, dict):
+            return "new_feature_rate" in compared, compared
+        return bool(np.any(compared[0] > compared[1])), compared[2]
+
+    def _compare(self, reference: Reference, since: int | None, min_events: int, z: float,
+                 floor: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict] | dict:
+        """Per feature, the PSI of the inputs since `since` against `reference`, the limit chance
+        exceeds at `z` (at least `floor`), and evidence naming the feature nearest or farthest over its limit; or only
+        the evidence when there is nothing to compare: too few events, no features, or a feature
+        the reference never had in as many events as `in_reference` tolerates."""
         xs = self._since(since)
         evidence = {"since": since, "events": len(xs)}
         if len(xs) < min_events or not reference.features:
-            return False, evidence
+            return evidence
         binning = _Binning(reference.features, reference.clocks)
         new = Counter(k for x in xs for k in x if k not in binning.keys)
         if new:
@@ -169,13 +193,18 @@ class DataDriftDetector:
             if count / len(xs) >= NEW_FEATURE_RATE / 2:
                 evidence.update(feature=key, new_feature_rate=count / len(xs),
                                 reference=[reference.start, reference.end])
-                return False, evidence
+                return evidence
         psi_per_feature = binning.contributions(binning.count(binning.encode(xs))).sum(axis=1)
-        limits = _chance_psi(binning, len(xs), reference.size, z=_Z_MATCH)
+        limits = np.maximum(_chance_psi(binning, len(xs), reference.size, z=z), floor)
         worst = int(np.argmax(psi_per_feature - limits))
         evidence.update(feature=binning.names[worst], psi=float(psi_per_feature[worst]),
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
-        return bool(np.all(psi_per_feature < limits)), evidence
+        return psi_per_feature, limits, evidence
+
+    def latest(self, n: int) -> int | None:
+        """The index of the `n`-th latest kept valid event (pending included); None: fewer kept."""
+        events = self._indexed_since(None)
+        return events[-n][0] if len(events) >= n else None
 
     def far_outside(self, reference: Reference, since: int) -> list[int]:
         """Indices of the kept events from `since` on with a number far outside `reference`'s range

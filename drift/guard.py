@@ -32,7 +32,7 @@ from collections import deque
 
 from drift.concept import ConceptDetector
 from drift.contest import Contest
-from drift.data import DataDriftDetector
+from drift.data import MATCH_MIN_EVENTS, DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
 from drift.history import LossHistory, Replay
 from drift.quarantine import Quarantine
@@ -140,13 +140,15 @@ class Guard:
             alarms = []
         for alarm in alarms:
             self._record_alarm(alarm.to_dict())
-        if self.mode is Mode.LEARNING and alarms:
-            return self._on_alarm(index, alarms[0].to_dict(), onset=min(a.onset for a in alarms))
+        checked, self._checks_seen = self.data.checks != self._checks_seen, self.data.checks
+        if self.mode is Mode.LEARNING:
+            if alarms:
+                return self._on_alarm(index, alarms[0].to_dict(), onset=min(a.onset for a in alarms))
+            return self._regime_returns(index) if checked and index >= self._data_quiet_until else []
         q = self.quarantine
         if q is None:
             return []
         q.events += 1
-        checked, self._checks_seen = self.data.checks != self._checks_seen, self.data.checks
         if not checked:
             return []
         # After a concept alarm too: a parked regime's inputs may be back with its labels.
@@ -305,6 +307,22 @@ class Guard:
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
                              restore=restore, candidate="start",
                              catch_up=self._before_onset(max(point.events, self._learning_since), onset))]
+
+    def _regime_returns(self, index: int) -> list[Decision]:
+        """While learning, at a data check: do the latest inputs come from a parked model's regime,
+        and depart from the current one as far as an alarm asks? Then that model comes back now,
+        without waiting for an alarm (whose window of 200 events must fill, on two checks)."""
+        if not any(p.by_inputs and p.reference is not None for p in self.parked):
+            return []
+        since = self.data.latest(MATCH_MIN_EVENTS)
+        known = self.parked.recognise(self.data, since, alarm_level=True) if since is not None else None
+        if known is None:
+            return []
+        snapshot, evidence = known
+        return [self._bring_back(index, snapshot, {"onset": since, **evidence}, replaced=self.last_good(since),
+                                 reason=f"the inputs since event {since} come from the regime of {snapshot}, and "
+                                        "depart from the current one as far as an alarm asks: that regime is back",
+                                 catch_up=(since, index + 1))]
 
     def _known_regime(self, onset: int, replay: Replay | None) -> tuple[str, dict, str] | None:
         """A parked model whose regime the events since `onset` come from: by their inputs, or (on a

@@ -117,11 +117,16 @@ class ParkedModels:
         self.models.remove(parked)
         return parked
 
-    def recognise(self, data: DataDriftDetector, since: int) -> tuple[str, dict] | None:
+    def recognise(self, data: DataDriftDetector, since: int, *, alarm_level: bool = False) -> tuple[str, dict] | None:
         """The parked model whose regime the inputs since `since` come from, if they do not come
-        from the current reference's: its snapshot and the evidence (`DataDriftDetector.matches`)."""
+        from the current reference's: its snapshot and the evidence (`DataDriftDetector.matches`).
+
+        With `alarm_level` (no alarm has fired: the guard asks on its own) they must also depart
+        from the current reference as far as an alarm asks (`DataDriftDetector.departs`)."""
         current = data.snapshot_reference()
         if current is None or data.matches(current, since)[0]:
+            return None
+        if alarm_level and not data.departs(current, since)[0]:
             return None
         for parked in reversed(self.models):  # the newest first
             if parked.reference is None or not parked.by_inputs:

@@ -264,6 +264,19 @@ def test_a_regime_is_recognised_from_the_events_since_an_onset_alone():
     assert not detector.matches(reference_a, since=6030)[0]  # 30 events: too few to tell
 
 
+def test_a_short_window_departs_from_a_reference_only_as_far_as_an_alarm_asks():
+    detector, regime_a, reference_a, reference_b = two_regimes(seed=25)
+    # 40 events of B against B's own reference (chance), and against A's (a x100 unit change).
+    departs, evidence = detector.departs(reference_b, since=detector.latest(40))
+    assert not departs and evidence["events"] == 40 and evidence["psi"] < evidence["limit"]
+    departs, evidence = detector.departs(reference_a, since=detector.latest(40))
+    assert departs and evidence["feature"] == "gauss" and evidence["psi"] > evidence["limit"]
+    # an alarm's limit for 40 events: far above the match's, which B's events still exceed
+    assert evidence["limit"] > detector.matches(reference_a, since=detector.latest(40))[1]["limit"]
+    assert detector.departs(reference_a, since=detector.latest(30))[1] == {"since": detector.latest(30), "events": 30}
+    assert detector.latest(10_000) is None
+
+
 def test_features_that_a_reference_never_had_are_no_match_for_its_regime():
     # A regime that lacked "uniform" (a burst of missing features) is not the one it came back from.
     without = [{k: v for k, v in x.items() if k != "uniform"} for x in stationary(seed=31, n=3000)]

@@ -279,21 +279,35 @@ def test_on_a_tie_a_parked_model_wins_over_the_candidate_and_the_fresh_model():
     assert stream.decisions[-1].restore == parked  # it knows the regime; the others learned 50 events
 
 
-def test_a_data_alarm_whose_inputs_come_from_a_parked_regime_brings_its_model_back_at_once():
+def test_the_inputs_of_a_parked_regime_bring_its_model_back_before_any_alarm():
     stream = Stream(make()).run(1000)
     stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
     assert [d.action for d in stream.decisions] == ["rollback", "promote"]
     parked = stream.guard.parked[0].snapshot
     stream.run(1000, scale=100.0)  # the new regime, with its own reference
-    rollbacks = stream.guard.decision_counts["rollback"]
+    rollbacks, alarms, switch = stream.guard.decision_counts["rollback"], len(stream.guard.alarms), stream.index
     stream.run(100)  # the old inputs are back
     back = stream.decisions[-1]
     assert (back.action, back.trigger, back.source, back.target, back.restore) == (
         "resume", "auto", "learning", "learning", parked)
     assert "come from the regime of" in back.reason and back.evidence["inputs"]["psi"] < back.evidence["inputs"]["limit"]
-    assert stream.guard.decision_counts["rollback"] == rollbacks  # no quarantine on the way
-    assert back.catch_up == (back.evidence["onset"], back.at + 1)  # the events of its regime so far
+    # On the latest 40 events, at the first data check that has them: no alarm, no quarantine.
+    assert back.at - switch < 40 + 10 and len(stream.guard.alarms) == alarms
+    assert stream.guard.decision_counts["rollback"] == rollbacks
+    assert back.catch_up == (back.evidence["onset"], back.at + 1) and switch <= back.catch_up[0]
     assert stream.guard.mode is Mode.LEARNING and back.park  # the model it replaces is parked
+    stream.run(1000)
+    assert stream.decisions[-1] is back  # and it stays
+
+
+def test_a_parked_model_whose_inputs_equal_the_current_ones_is_not_recalled_by_them():
+    # A concept change parks the old model with the same inputs: they match its regime all along,
+    # but do not depart from the current one, so only labels could bring it back.
+    stream = Stream(make()).run(1000)
+    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": 0.0, "fresh": 0.0})
+    assert [d.action for d in stream.decisions] == ["rollback", "promote"] and stream.guard.parked[0].by_inputs
+    stream.run(3000, error=0.05)
+    assert [d.action for d in stream.decisions] == ["rollback", "promote"]
 
 
 @pytest.mark.parametrize("extra_error_every, action", [(None, "promote"), (50, "promote"), (2, "resume")])
