@@ -30,8 +30,9 @@ class IllegalTransition(ValueError):
 TRANSITIONS: dict[tuple[Mode, Mode], frozenset[str]] = {
     (Mode.LEARNING, Mode.QUARANTINE): frozenset({"rollback"}),
     (Mode.LEARNING, Mode.PAUSED): frozenset({"pause", "rollback"}),
-    # manual rollback with --resume; a parked model of an earlier regime recalled while learning
-    (Mode.LEARNING, Mode.LEARNING): frozenset({"rollback", "resume"}),
+    # manual rollback with --resume; a parked model of an earlier regime recalled while learning;
+    # the model such a recall displaced, which went on learning in shadow, promoted back
+    (Mode.LEARNING, Mode.LEARNING): frozenset({"rollback", "resume", "promote"}),
     (Mode.QUARANTINE, Mode.LEARNING): frozenset({"resume", "promote", "rollback"}),
     (Mode.QUARANTINE, Mode.PAUSED): frozenset({"pause", "rollback"}),
     (Mode.QUARANTINE, Mode.QUARANTINE): frozenset({"alert"}),  # quarantine limit reached: stay and alert
@@ -69,9 +70,10 @@ class Decision:
 
     `restore` names the snapshot whose model becomes live; `candidate` says what happens to the
     shadow candidates: "start" (the candidate, a copy of the restored model, and, if configured, a
-    fresh untrained model), "promote" (`challenger` becomes live), "drop", or "park" (dropped from
-    shadow, but `challenger` is written to a snapshot that `Guard.candidate_parked` keeps).
-    `challenger` is "candidate" (the copy) or "fresh".
+    fresh untrained model), "promote" (`challenger` becomes live), "drop", "park" (dropped from
+    shadow, but `challenger` is written to a snapshot that `Guard.candidate_parked` keeps), or
+    "displace" (the live model a recall replaces goes on learning in shadow as "displaced").
+    `challenger` is "candidate" (the copy), "fresh" or "displaced".
     `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
     `catch_up` = (first, end): after the swap, the live model learns the kept labeled events with
     index in [first, end) - known-good events its snapshot had not learned yet.

@@ -255,9 +255,22 @@ class Guard:
         if probation.over:
             self.probation = None
             return []
-        snapshot, evidence = probation.add(loss, shadow or {}, alpha=s.alpha, margin=s.margin,
-                                           min_events=s.min_quarantine)
-        return [self._recall(index, snapshot, evidence)] if snapshot else []
+        name, evidence = probation.add(loss, shadow or {}, alpha=s.alpha, margin=s.margin,
+                                       min_events=s.min_quarantine)
+        if name == "displaced":
+            return [self._displaced_wins(index, evidence)]
+        return [self._recall(index, name.split(":", 1)[1], evidence)] if name else []
+
+    def _displaced_wins(self, index: int, evidence: dict) -> Decision:
+        """The model a recall displaced learned on in shadow, and now beats the recalled one: it
+        goes on (it learned through what the recalled model missed: no-guard's edge, where pausing
+        cost more than the incident did). The recalled model lost on its own regime: it is not parked."""
+        recalled, self.probation = self.probation.recalled, None
+        decision = self._decide(index, "promote", "auto", Mode.LEARNING,
+                                f"the model that {recalled}'s recall displaced, which went on learning in shadow, "
+                                "beats it: it goes on", evidence, candidate="promote", challenger="displaced")
+        self._reset_detectors()
+        return decision
 
     def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
         """While learning, a parked model beats the live one: its regime is back; swap them."""
@@ -451,6 +464,7 @@ class Guard:
 
         It catches up on the events in `catch_up` after the last one far outside its regime."""
         parked = self.parked.take(snapshot)
+        learning = self.mode is Mode.LEARNING  # the live model learned: it goes on in shadow
         if catch_up is not None and self.data is not None and parked.reference is not None:
             catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
         park = ()
@@ -464,8 +478,11 @@ class Guard:
             self._not_flapping(self.quarantine)
         self.quarantine = None
         self.probation = None
-        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence,
-                                restore=snapshot, candidate="drop", park=park, catch_up=catch_up)
+        if learning:
+            self.probation = Probation(["displaced"], self.settings.probation, window=self.settings.evidence_window,
+                                       recalled=snapshot)
+        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence, restore=snapshot,
+                                candidate="displace" if learning else "drop", park=park, catch_up=catch_up)
         self._reset_detectors()
         return decision
 

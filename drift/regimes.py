@@ -13,6 +13,9 @@
   significantly better than the live model did (`recognise_by_labels`): a contest held once.
 - After a promotion, the parked models predict in shadow for a while (`Probation`): when an old
   regime comes back without any alarm (labels flipped back: the error *falls*), its model wins.
+  After a parked model is recalled while learning, the live model it replaced learns on in shadow
+  for a while ("displaced", a probation too): it learned through what the recalled model missed,
+  and if it predicts the regime significantly better once it has relearned it, it goes on.
 
 >>> points = RestorePoints(lookback=1000)
 >>> for events in (500, 1000, 1500):
@@ -171,12 +174,16 @@ class ParkedModels:
 
 
 class Probation:
-    """After a promotion: the parked models against the live one, for `length` labeled events."""
+    """After a promotion: the parked models against the live one, for `length` labeled events
+    (a short window: evidence from before an old regime returned must age out fast). After a
+    recall while learning: the displaced model against the recalled one (`recalled` is its
+    snapshot), on a window as long as a quarantine's: its edge, if any, is small and lasting."""
 
-    def __init__(self, challengers: list[str], length: int, window: int = PROBATION_WINDOW) -> None:
-        # A short window: evidence from before the old regime returned must age out fast.
+    def __init__(self, challengers: list[str], length: int, window: int = PROBATION_WINDOW,
+                 recalled: str | None = None) -> None:
         self.contest = Contest(challengers, window=window)
         self.length = length
+        self.recalled = recalled
 
     @property
     def challengers(self) -> list[str]:
@@ -188,8 +195,8 @@ class Probation:
 
     def add(self, loss: float, shadow: dict[str, float], *, alpha: float, margin: float,
             min_events: int) -> tuple[str | None, dict]:
-        """One labeled event: the snapshot of a parked model that now beats the live one, and the
-        evidence (None: none does).
+        """One labeled event: the challenger that now beats the live one ("parked:<snapshot>" or
+        "displaced"), and the evidence (None: none does).
 
         The test runs again at every labeled event, for `length` events: about length / window
         disjoint windows, each a chance of a false win at `alpha`. Alpha is spread over them
@@ -198,5 +205,4 @@ class Probation:
         self.contest.add(loss, shadow)
         if self.contest.labeled < min_events:
             return None, {}
-        name, evidence = self.contest.winner(alpha * min(1.0, self.contest.window / max(self.length, 1)), margin)
-        return (name.split(":", 1)[1] if name else None), evidence
+        return self.contest.winner(alpha * min(1.0, self.contest.window / max(self.length, 1)), margin)

@@ -101,6 +101,7 @@ class Control:
         snapshots: dict[str, str] = {}
         if decision.action == "rollback":
             snapshots["pre_rollback"] = runner.snapshot("pre-rollback").id
+        displaced = loop.model
         if decision.restore:
             try:
                 model = (preloaded[decision.restore] if decision.restore in preloaded
@@ -125,6 +126,8 @@ class Control:
             snapshots["parked_candidate"] = meta.id
         elif decision.candidate == "drop":
             loop.shadow.pop("candidate", None)
+        elif decision.candidate == "displace":
+            loop.shadow["displaced"] = displaced  # it learns on in shadow (a probation)
         self._sync_shadows()
         reason = "promotion" if decision.action == "promote" else ("rollback" if decision.restore else None)
         if reason is not None:

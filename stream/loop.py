@@ -35,7 +35,11 @@ from stream.scoring import Score
 __all__ = ["Loop", "Counters", "Record", "MemorySink", "Sink"]
 
 REPLAY_TAIL = 1000  # latest labeled events kept: to score an older model on, or to catch one up
-LEARNING_SHADOWS = ("candidate", "fresh")  # shadow models that learn in quarantine (parked ones only predict)
+# Shadow models that learn: in quarantine the candidate and the fresh model; while learning, the
+# model a recall displaced (parked ones only predict). They learn each event unless the guard is
+# paused, also the one that decided their fate: a promoted model does not miss the event that
+# promoted it (the decision is carried out after the event).
+LEARNING_SHADOWS = ("candidate", "fresh", "displaced")
 
 
 @dataclass
@@ -176,7 +180,7 @@ class Loop:
             self._decisions += guard.observe_label(index, loss, shadow_losses, replay=self.replay)
             if self.shadow and not guard.challengers and not self._decisions:
                 self.shadow = {}  # a probation ended without a decision
-        if guard.mode is Mode.QUARANTINE:
+        if guard.mode is not Mode.PAUSED:
             for name in LEARNING_SHADOWS:
                 if name in self.shadow:
                     self._learn(record, self.shadow[name], x, y, live=False)

@@ -321,3 +321,27 @@ def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_
     assert "predicts the labeled events since the onset" in back["reason"]
     assert back["evidence"]["labels"]["worse"] <= 2 and back["catch_up"][0] >= 12990
     assert report["rollbacks"] == 1
+
+
+def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_it_displaced():
+    # Regime A's inputs come back, so A's parked model is recalled, but the labels follow the concept
+    # learned meanwhile: the live model the recall displaced learned on in shadow, and goes on.
+    rng = random.Random(7)
+    events = []
+    for i in range(9000):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
+        if 2000 <= i < 5000:
+            x["a"] *= 100  # regime B: a unit change, and a new concept
+        y = x["a"] > 0 if i < 2000 else x["b"] > 0
+        events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": y}))
+    shadows: dict[int, tuple] = {}
+    report = backtest(events, config(snapshots={"every_events": 500}), window=1000,
+                      on_event=lambda index, loop: shadows.update({index: tuple(loop.shadow)}))
+    rollback, promotion, recall, displaced = report["decisions"]
+    assert (rollback["action"], promotion["action"]) == ("rollback", "promote") and promotion["at"] < 2300
+    assert (recall["action"], recall["restore"], recall["candidate"]) == ("resume", rollback["restore"], "displace")
+    assert 5000 < recall["at"] < 5070 and shadows[recall["at"] + 1] == ("displaced",)
+    assert (displaced["action"], displaced["source"], displaced["target"], displaced["challenger"]) == (
+        "promote", "learning", "learning", "displaced")
+    assert displaced["at"] - recall["at"] < 200 and shadows[displaced["at"] + 1] == ()
+    assert report["windows"][-1]["metric"] > 0.95 and report["rollbacks"] == 1

@@ -228,7 +228,53 @@ def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_wi
     recall = stream.decisions[-1]
     assert (recall.action, recall.trigger, recall.source, recall.target, recall.restore) == (
         "resume", "auto", "learning", "learning", restored)
-    assert stream.guard.challengers == [] and stream.guard.parked[0].snapshot != restored
+    assert recall.candidate == "displace" and stream.guard.parked[0].snapshot != restored
+    assert stream.guard.challengers == ["displaced"]  # the live model it replaced learns on in shadow
+
+
+def recalled_while_learning(**overrides) -> tuple[Stream, str]:
+    """A x100 regime is promoted, then the old inputs return and their parked model is recalled."""
+    stream = Stream(make(**overrides)).run(1000)
+    stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
+    parked = stream.guard.parked[0].snapshot
+    stream.run(1000, scale=100.0, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    stream.run(60)  # the old inputs are back: their model is recalled
+    assert (stream.decisions[-1].action, stream.decisions[-1].restore) == ("resume", parked)
+    return stream, parked
+
+
+def test_the_model_a_recall_displaced_goes_on_when_it_predicts_the_regime_significantly_better():
+    stream, parked = recalled_while_learning()
+    recall = stream.decisions[-1]
+    assert recall.candidate == "displace" and stream.guard.challengers == ["displaced"]
+    # The displaced model learned through the other regime; once it has relearned this one, it errs
+    # on far fewer events than the recalled model (0.01 against 0.06), on the evidence window (200 events here), with alpha split over the 25 windows of the
+    # probation (5,000 labeled events).
+    errs = itertools.cycle([1.0] + [0.0] * 99)
+    stream.run(3000, error=0.06, shadow=lambda loss: {"displaced": next(errs)})
+    promote = stream.decisions[-1]
+    assert (promote.action, promote.trigger, promote.source, promote.target) == ("promote", "auto", "learning", "learning")
+    assert (promote.candidate, promote.challenger, promote.restore, promote.park) == ("promote", "displaced", None, ())
+    assert promote.evidence["alpha"] == pytest.approx(0.01 * 200 / 5000) and promote.evidence["events"] == 200
+    assert f"{parked}'s recall displaced" in promote.reason
+    assert stream.guard.challengers == [] and stream.guard.mode is Mode.LEARNING
+    assert parked not in {p.snapshot for p in stream.guard.parked}  # it lost on its own regime
+
+
+def test_a_displaced_model_that_is_not_better_is_dropped_when_its_probation_ends():
+    stream, parked = recalled_while_learning(probation=1000)
+    errs = itertools.cycle([1.0] * 7 + [0.0] * 93)  # a little better: 0.06 against 0.07, by chance or not
+    stream.run(1200, error=0.07, shadow=lambda loss: {"displaced": next(errs)})
+    assert stream.decisions[-1].restore == parked and stream.guard.challengers == []
+    assert stream.guard.probation is None
+
+
+def test_the_displaced_model_is_part_of_the_guard_state():
+    import pickle
+
+    stream, parked = recalled_while_learning()
+    restarted = pickle.loads(pickle.dumps(stream.guard))
+    assert restarted.challengers == ["displaced"] and restarted.probation.recalled == parked
 
 
 def test_a_probation_win_at_chance_level_does_not_recall_a_parked_model():
