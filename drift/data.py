@@ -178,10 +178,11 @@ class DataDriftDetector:
 
     def _compare(self, reference: Reference, since: int | None, min_events: int, z: float,
                  floor: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict] | dict:
-        """Per feature, the PSI of the inputs since `since` against `reference`, the limit chance
-        exceeds at `z` (at least `floor`), and evidence naming the feature nearest or farthest over its limit; or only
-        the evidence when there is nothing to compare: too few events, no features, or a feature
-        the reference never had in as many events as `in_reference` tolerates."""
+        """Per feature, the PSI of the inputs since `since` against `reference` and the limit that
+        chance exceeds at `z` (at least `floor`), with evidence naming the feature nearest to or
+        farthest over its limit; or only the evidence when there is nothing to compare: too few
+        events, no features, or a feature the reference never had in as many events as
+        `in_reference` tolerates."""
         xs = self._since(since)
         evidence = {"since": since, "events": len(xs)}
         if len(xs) < min_events or not reference.features:

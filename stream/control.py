@@ -126,7 +126,7 @@ class Control:
             snapshots["parked_candidate"] = meta.id
         elif decision.candidate == "drop":
             loop.shadow.pop("candidate", None)
-        elif decision.candidate == "displace":
+        elif decision.candidate == "displace" and loop.model is not displaced:  # (not if the restore failed)
             loop.shadow["displaced"] = displaced  # it learns on in shadow (a probation)
         self._sync_shadows()
         reason = "promotion" if decision.action == "promote" else ("rollback" if decision.restore else None)
