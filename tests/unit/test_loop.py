@@ -757,3 +757,24 @@ def test_catch_up_learns_the_kept_labeled_events_of_a_range_once(tmp_path, strea
     assert loop.catch_up(100, 150) == len(wanted) > 0
     assert loop.counters.learned == learned + len(wanted)
     assert loop.model.learned[-len(wanted):] == [int(x["i"]) for x, _ in wanted]
+
+
+@pytest.mark.parametrize("restorable", [True, False])
+def test_a_recall_while_learning_keeps_the_live_model_learning_in_shadow_unless_its_restore_failed(
+        tmp_path, stream_events, restorable):
+    from drift.decisions import Decision
+    from drift.regimes import Probation
+
+    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
+    runner = make_runner(store, CommitLog(stream_events), every=250)
+    runner.resume()
+    runner.run(threading.Event())
+    live = runner.loop.model
+    target = store.list()[0][0].id if restorable else "s999999-missing"
+    runner.loop.guard.probation = Probation(["displaced"], 5000, recalled=target)  # as the guard's recall sets it
+    runner.control.execute([Decision(at=900, action="resume", trigger="auto", source="learning", target="learning",
+                                     reason="test", restore=target, candidate="displace")])
+    if restorable:  # the recalled model is live; the one it displaced learns on in shadow
+        assert runner.loop.model is not live and runner.loop.shadow.get("displaced") is live
+    else:  # the live model stays as it was, and is not also its own shadow
+        assert runner.loop.model is live and "displaced" not in runner.loop.shadow
