@@ -355,6 +355,11 @@ class Guard:
                                                         f"the onset at event {onset} better than the live model")
         return None
 
+    def _far_lately(self, index: int) -> bool:
+        """Does the latest data window hold a number far outside the reference's range?"""
+        reference = self._reference()
+        return reference is not None and bool(self.data.far_outside(reference, index - self.settings.data_window))
+
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far
         outside the current inputs' range (an onset estimated late must not teach the incident)."""
@@ -364,7 +369,9 @@ class Guard:
 
     def _resolve(self, index: int) -> list[Decision]:
         q, s = self.quarantine, self.settings
-        verdict, evidence = q.verdict(s, self.data is None or self.data.in_reference(), self.classifier)
+        back = self.data is None or self.data.in_reference()
+        far = not back and q.kind == "concept" and self._far_lately(index)
+        verdict, evidence = q.verdict(s, back, self.classifier, inputs_far=far)
         if verdict is None:
             return []
         if verdict == "candidate":

@@ -3,8 +3,8 @@
 In order (`Quarantine.verdict`), once `min_quarantine` labeled events are in:
 - a challenger wins the contest: "candidate" or "fresh" (the world changed), or "parked:<snapshot>"
   (an earlier regime is back);
-- the inputs are at the reference (or never were the issue) and the restored model's error is back
-  at its pre-alarm level: "over", the incident is over;
+- the inputs are at the reference (or, after a concept alarm, hold no number far outside its range)
+  and the restored model's error is back at its pre-alarm level: "over", the incident is over;
 - the inputs moved and stay moved, yet after `harmless_after` labeled events the errors did not
   rise over the whole evidence window: "harmless", the shift does no harm;
 - `max_quarantine` labeled events without any of these: "limit", once; the policy applies.
@@ -44,15 +44,21 @@ class Quarantine:
             self.back_since = index
             self.contest.restart()
 
-    def verdict(self, settings: GuardSettings, inputs_back: bool, classifier: bool) -> tuple[str | None, dict]:
-        """What the evidence says now (see the module doc), and the evidence; None: nothing yet."""
+    def verdict(self, settings: GuardSettings, inputs_back: bool, classifier: bool,
+                inputs_far: bool = False) -> tuple[str | None, dict]:
+        """What the evidence says now (see the module doc), and the evidence; None: nothing yet.
+
+        `inputs_far`: the latest inputs hold a number far outside the reference's range. A concept
+        alarm's quarantine ends without the inputs back at the reference (its incident is in the
+        labels), but not while such numbers flow: a restored model that predicts them well enough
+        would learn them on resuming, and a x100 unit change ruins a linear model."""
         s, contest = settings, self.contest
         if contest.labeled < s.min_quarantine:
             return None, {}
         name, evidence = contest.winner(s.alpha, s.margin)
         if name is not None:
             return name, evidence
-        if inputs_back or self.kind == "concept":
+        if inputs_back or (self.kind == "concept" and not inputs_far):
             recovered, evidence = contest.restored_recovered(self.baseline, classifier)
             if recovered:
                 return "over", evidence

@@ -217,6 +217,20 @@ def test_an_incident_over_after_a_concept_quarantine_catches_up_on_nothing_even_
     assert (over.action, over.catch_up) == ("resume", None) and "incident over" in over.reason
 
 
+def test_a_concept_quarantine_does_not_end_while_the_inputs_hold_numbers_far_outside_their_range():
+    # The error rose first, then a x100 unit change came that the restored model predicts well
+    # enough: resuming would teach it the x100 events. It waits for them to be gone.
+    stream = quarantined_by_concept()
+    same = lambda loss: {n: loss for n in stream.guard.challengers}  # noqa: E731 - no challenger wins
+    stream.run(300, scale=100.0, error=0.05, shadow=same)
+    assert stream.guard.mode is Mode.QUARANTINE and [d.action for d in stream.decisions] == ["rollback"]
+    back = stream.index
+    stream.run(300, error=0.05, shadow=same)
+    over = stream.decisions[-1]
+    assert (over.action, over.target) == ("resume", "learning") and "incident over" in over.reason
+    assert back + stream.guard.settings.data_window <= over.at < back + 300  # once the window is free of them
+
+
 def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_without_an_alarm():
     stream = quarantined_by_concept()
     restored = stream.guard.quarantine.restored
