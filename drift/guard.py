@@ -325,7 +325,7 @@ class Guard:
         """While learning, at a data check: do the latest inputs come from a parked model's regime,
         and depart from the current one as far as an alarm asks? Then that model comes back now,
         without waiting for an alarm (whose window of `data_window` events must fill, on two checks)."""
-        if not any(p.by_inputs and p.reference is not None for p in self.parked):
+        if not self.parked.by_inputs:
             return []
         since = self.data.latest(MATCH_MIN_EVENTS)
         known = self.parked.recognise(self.data, since, alarm_level=True) if since is not None else None

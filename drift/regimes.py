@@ -114,6 +114,11 @@ class ParkedModels:
         self.models = [p for p in self.models if p.snapshot != snapshot] + [parked]
         del self.models[: -self.most]
 
+    @property
+    def by_inputs(self) -> list[Parked]:
+        """Those whose regime's inputs alone bring them back (they have a reference), newest first."""
+        return [p for p in reversed(self.models) if p.reference is not None and p.by_inputs]
+
     def take(self, snapshot: str) -> Parked:
         """Unpark the model of `snapshot` (it becomes live)."""
         parked = next(p for p in self.models if p.snapshot == snapshot)
@@ -126,14 +131,12 @@ class ParkedModels:
 
         With `alarm_level` (no alarm has fired: the guard asks on its own) they must also depart
         from the current reference as far as an alarm asks (`DataDriftDetector.departs`)."""
-        current = data.snapshot_reference()
-        if current is None or data.matches(current, since)[0]:
+        current, candidates = data.snapshot_reference(), self.by_inputs
+        if current is None or not candidates or data.matches(current, since)[0]:
             return None
         if alarm_level and not data.departs(current, since)[0]:
             return None
-        for parked in reversed(self.models):  # the newest first
-            if parked.reference is None or not parked.by_inputs:
-                continue
+        for parked in candidates:
             # An onset estimated a few events early lets the other regime's last events in.
             match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))
             if match:

@@ -319,6 +319,27 @@ def test_a_parked_regime_is_recognised_even_if_the_onset_lets_in_a_few_events_of
     assert snapshot == "model-a" and evidence["inputs"]["since"] == 6000
 
 
+@pytest.mark.parametrize("shift, early", [(6.0, False), (12.0, True)])
+def test_without_an_alarm_a_parked_regime_is_recognised_only_on_a_departure_an_alarm_would_ask(shift, early):
+    # Regime B is A with "gauss" moved by 1.2 (or 2.4) of its spreads. A's 40 events at the return
+    # match A and not B either way; only the larger move departs from B as far as an alarm asks.
+    from drift.regimes import ParkedModels
+
+    regime_a = stationary(seed=51, n=1040)
+    detector = DataDriftDetector()
+    feed(detector, regime_a[:1000])
+    parked = ParkedModels(most=3)
+    parked.park("model-a", detector.snapshot_reference(), at=1000)
+    detector.reset_reference()
+    feed(detector, [{**x, "gauss": x["gauss"] + shift} for x in stationary(seed=52, n=2000)], start=1000)
+    feed(detector, regime_a[1000:], start=3000)
+
+    since = detector.latest(40)
+    assert since == 3000 and parked.recognise(detector, since)[0] == "model-a"  # at an alarm
+    known = parked.recognise(detector, since, alarm_level=True)
+    assert (known is not None) is early
+
+
 def test_use_reference_restores_a_parked_regime_without_alarms():
     regime_a = stationary(seed=13, n=3000)
     regime_b = stationary(seed=14, n=3000)
