@@ -18,11 +18,13 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   back a parked model (a known regime came back), resume (the incident is over; after a long
   concept quarantine the better of candidate and fresh model is parked: it learned a concept that
   may recur), accept the inputs (the shift is harmless), or apply the policy at the limit
-  (default: stay and alert). Decisions name the kept labeled events the new live model learns
-  (`catch_up`): those between its snapshot and the onset, those since the onset that a recalled
-  model's regime showed in (inputs that matched it, or a contest it won), or, when a data incident
-  is over, those since the inputs were found back. Restore points and parked models are kept in
-  `drift/regimes.py`.
+  (default: stay and alert). After an automatic promotion the runner-up of candidate and fresh
+  model learns on in shadow for `probation` labeled events, and goes on if it proves better; after
+  a recall while learning, so does the model the recall displaced. Decisions name the kept labeled
+  events the new live model learns (`catch_up`): those between its snapshot and the onset, those
+  since the onset that a recalled model's regime showed in (inputs that matched it, or a contest
+  it won), or, when a data incident is over, those since the inputs were found back. Restore
+  points and parked models are kept in `drift/regimes.py`.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 
@@ -104,7 +106,7 @@ class Guard:
         if isinstance(state.get("probation"), Contest):  # before Probation: its bare contest
             probation = state["probation"]
             state["probation"] = Probation(probation.challengers, state["settings"].probation, probation.window)
-            state["probation"].contest = probation
+            state["probation"].contests = [probation]
         if isinstance(state.get("restore_points"), list):
             points, state["restore_points"] = state["restore_points"], RestorePoints(state["settings"].lookback)
             state["restore_points"].points = points
@@ -257,18 +259,29 @@ class Guard:
             return []
         name, evidence = probation.add(loss, shadow or {}, alpha=s.alpha, margin=s.margin,
                                        min_events=s.min_quarantine)
-        if name == "displaced":
-            return [self._displaced_wins(index, evidence)]
+        if name in probation.rivals:
+            return [self._rival_wins(index, name, evidence)]
         return [self._recall(index, name.split(":", 1)[1], evidence)] if name else []
 
-    def _displaced_wins(self, index: int, evidence: dict) -> Decision:
-        """The model a recall displaced learned on in shadow, and now beats the recalled one: it
-        goes on (it learned through what the recalled model missed: no-guard's edge, where pausing
-        cost more than the incident did). The recalled model lost on its own regime: it is not parked."""
-        recalled, self.probation = self.probation.recalled, None
-        decision = self._decide(index, "promote", "auto", Mode.LEARNING,
-                                f"the model that {recalled}'s recall displaced, which went on learning in shadow, "
-                                "beats it: it goes on", evidence, candidate="promote", challenger="displaced")
+    def _rival_wins(self, index: int, name: str, evidence: dict) -> Decision:
+        """A model that learned on in shadow now beats the live one: it goes on. The live model
+        lost on the current regime: it is not parked (the parked models' probation goes on).
+
+        - "displaced", after a recall: it learned through what the recalled model missed (no-guard's
+          edge, where pausing cost more than the incident did);
+        - "candidate" or "fresh", after a promotion: the quarantine's runner-up, slower to show
+          its worth than the one promoted (a fresh model wins a change first, while the candidate
+          carries what it knew and may do better once it has adapted)."""
+        probation = self.probation
+        if name == "displaced":
+            reason = (f"the model that {probation.recalled}'s recall displaced, which went on learning in shadow, "
+                      "beats it")
+        else:
+            reason = (f"{SHADOW_NAMES[name]}, which went on learning in shadow after the promotion, beats the "
+                      "promoted model")
+        self.probation = probation.without_rivals()
+        decision = self._decide(index, "promote", "auto", Mode.LEARNING, reason + ": it goes on", evidence,
+                                candidate="promote", challenger=name)
         self._reset_detectors()
         return decision
 
@@ -456,9 +469,15 @@ class Guard:
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", challenger=challenger, park=park)
-        if self.parked:
-            self.probation = Probation(self.parked.challengers, self.settings.probation,
-                                       window=min(self.settings.evidence_window, PROBATION_WINDOW))
+        # The runner-up learns on in shadow (not after an operator's choice): it may yet be the better one.
+        rivals = [name for name in q.contest.challengers if name in SHADOW_NAMES and name != challenger]
+        if trigger == "manual":
+            rivals = []
+        if self.parked or rivals:
+            s = self.settings
+            self.probation = Probation(self.parked.challengers, s.probation,
+                                       window=min(s.evidence_window, PROBATION_WINDOW), rivals=rivals,
+                                       rival_window=s.evidence_window)
         if self.data is not None:
             self.data.reset_reference()
             self._data_quiet_until = index + self.settings.data_window
@@ -486,8 +505,8 @@ class Guard:
         self.quarantine = None
         self.probation = None
         if learning:
-            self.probation = Probation(["displaced"], self.settings.probation, window=self.settings.evidence_window,
-                                       recalled=snapshot)
+            self.probation = Probation([], self.settings.probation, rivals=["displaced"],
+                                       rival_window=self.settings.evidence_window, recalled=snapshot)
         decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence, restore=snapshot,
                                 candidate="displace" if learning else "drop", park=park, catch_up=catch_up)
         self._reset_detectors()

@@ -13,6 +13,8 @@
   significantly better than the live model did (`recognise_by_labels`): a contest held once.
 - After a promotion, the parked models predict in shadow for a while (`Probation`): when an old
   regime comes back without any alarm (labels flipped back: the error *falls*), its model wins.
+  The quarantine's runner-up (the one of candidate and fresh model not promoted) learns on beside
+  them: if it predicts the new regime significantly better once it has adapted, it goes on.
   After a parked model is recalled while learning, the live model it replaced learns on in shadow
   for a while ("displaced", a probation too): it learned through what the recalled model missed,
   and if it predicts the regime significantly better once it has relearned it, it goes on.
@@ -177,35 +179,68 @@ class ParkedModels:
 
 
 class Probation:
-    """After a promotion: the parked models against the live one, for `length` labeled events
-    (a short window: evidence from before an old regime returned must age out fast). After a
-    recall while learning: the displaced model against the recalled one (`recalled` is its
-    snapshot), on a window as long as a quarantine's: its edge, if any, is small and lasting."""
+    """A while of shadow models against the live one, for `length` labeled events, each group on
+    its own contest.
 
-    def __init__(self, challengers: list[str], length: int, window: int = PROBATION_WINDOW,
-                 recalled: str | None = None) -> None:
-        self.contest = Contest(challengers, window=window)
+    - After a promotion: the parked models (`parked`, on a short window: evidence from before an
+      old regime returned must age out fast), and the quarantine's runner-up (`rivals`: the one
+      of candidate and fresh model not promoted, which learns on: a fresh model wins a change
+      first, while a candidate that carries what it knew of the old regime may be the better one
+      once it has adapted, or the reverse).
+    - After a recall while learning: the displaced model (`rivals`) against the recalled one
+      (`recalled` is its snapshot).
+
+    Rivals are judged on a window as long as a quarantine's: their edge, if any, is small and lasting.
+    """
+
+    def __init__(self, parked: list[str], length: int, window: int = PROBATION_WINDOW, *,
+                 rivals: list[str] = (), rival_window: int = 500, recalled: str | None = None) -> None:
+        self.contests = [Contest(list(names), window=size)
+                         for names, size in ((parked, window), (rivals, rival_window)) if names]
         self.length = length
         self.recalled = recalled
 
+    def __setstate__(self, state: dict) -> None:
+        if "contest" in state:  # before rivals: one contest
+            state["contests"] = [state.pop("contest")]
+        self.__dict__.update(state)
+
     @property
     def challengers(self) -> list[str]:
-        return self.contest.challengers
+        return [name for contest in self.contests for name in contest.challengers]
+
+    @property
+    def rivals(self) -> list[str]:
+        return [name for name in self.challengers if not name.startswith("parked:")]
+
+    @property
+    def labeled(self) -> int:
+        return self.contests[0].labeled if self.contests else 0
 
     @property
     def over(self) -> bool:
-        return self.contest.labeled >= self.length
+        return self.labeled >= self.length
+
+    def without_rivals(self) -> Probation | None:
+        """The probation of the parked models alone (a rival won), if there are any."""
+        self.contests = [c for c in self.contests if all(n.startswith("parked:") for n in c.challengers)]
+        return self if self.contests else None
 
     def add(self, loss: float, shadow: dict[str, float], *, alpha: float, margin: float,
             min_events: int) -> tuple[str | None, dict]:
-        """One labeled event: the challenger that now beats the live one ("parked:<snapshot>" or
-        "displaced"), and the evidence (None: none does).
+        """One labeled event: the challenger that now beats the live one ("parked:<snapshot>", or a
+        rival: "displaced", "candidate" or "fresh"), and the evidence (None: none does).
 
         The test runs again at every labeled event, for `length` events: about length / window
         disjoint windows, each a chance of a false win at `alpha`. Alpha is spread over them
-        (Bonferroni), so that a whole probation risks one false recall at `alpha`.
+        (Bonferroni), so that a whole probation risks one false win at `alpha` per contest.
         """
-        self.contest.add(loss, shadow)
-        if self.contest.labeled < min_events:
+        for contest in self.contests:
+            contest.add(loss, shadow)
+        if self.labeled < min_events:
             return None, {}
-        return self.contest.winner(alpha * min(1.0, self.contest.window / max(self.length, 1)), margin)
+        for contest in self.contests:
+            name, evidence = contest.winner(alpha * min(1.0, contest.window / max(self.length, 1)), margin)
+            if name is not None:
+                return name, evidence
+        return None, {}

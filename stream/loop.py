@@ -36,9 +36,9 @@ __all__ = ["Loop", "Counters", "Record", "MemorySink", "Sink"]
 
 REPLAY_TAIL = 1000  # latest labeled events kept: to score an older model on, or to catch one up
 # Shadow models that learn: in quarantine the candidate and the fresh model; while learning, the
-# model a recall displaced (parked ones only predict). They learn each event unless the guard is
-# paused, also the one that decided their fate: a promoted model does not miss the event that
-# promoted it (the decision is carried out after the event).
+# one of them a promotion passed over, or the model a recall displaced (parked ones only predict).
+# They learn each event unless the guard is paused, also the one that decided their fate: a
+# promoted model does not miss the event that promoted it (the decision is carried out after it).
 LEARNING_SHADOWS = ("candidate", "fresh", "displaced")
 
 

@@ -235,7 +235,7 @@ def test_after_a_promotion_a_parked_model_that_beats_the_live_one_is_recalled_wi
     stream = quarantined_by_concept()
     restored = stream.guard.quarantine.restored
     stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # promoted; `restored` parked
-    assert stream.guard.challengers == [f"parked:{restored}"]
+    assert stream.guard.challengers == [f"parked:{restored}", "fresh"]  # the fresh model: the runner-up
     # The old regime returns and the live model's error *falls* (no concept alarm), but the parked
     # model is better still on the same events.
     stream.run(300, error=0.3, shadow=lambda loss: {f"parked:{restored}": 0.0})
@@ -291,6 +291,59 @@ def test_the_displaced_model_is_part_of_the_guard_state():
     assert restarted.challengers == ["displaced"] and restarted.probation.recalled == parked
 
 
+def promoted_the_fresh_model(**overrides) -> tuple[Stream, str]:
+    """A concept change the fresh model wins first: the candidate, the runner-up, learns on."""
+    stream = quarantined_by_concept(**overrides)
+    restored = stream.guard.quarantine.restored
+    stream.run(200, error=0.6,
+               shadow=lambda loss: {"candidate": loss, "fresh": 0.0} if stream.guard.quarantine else None)
+    promote = stream.decisions[-1]
+    assert (promote.action, promote.challenger, promote.park) == ("promote", "fresh", (restored,))
+    assert stream.guard.challengers == [f"parked:{restored}", "candidate"]
+    return stream, restored
+
+
+def test_the_runner_up_of_a_promotion_goes_on_when_it_predicts_the_new_regime_significantly_better():
+    stream, restored = promoted_the_fresh_model()
+    promoted = stream.decisions[-1]
+    # Once it has adapted, the candidate errs on far fewer events than the fresh model (0.01 against
+    # 0.06), on the evidence window (200 events here), with alpha split over the probation's 25 windows.
+    errs = itertools.cycle([1.0] + [0.0] * 99)
+    stream.run(3000, error=0.06, shadow=lambda loss: {"candidate": next(errs)})
+    win = stream.decisions[-1]
+    assert win is not promoted and win.at - promoted.at < 1000
+    assert (win.action, win.trigger, win.source, win.target) == ("promote", "auto", "learning", "learning")
+    assert (win.candidate, win.challenger, win.restore, win.park) == ("promote", "candidate", None, ())
+    assert win.evidence["alpha"] == pytest.approx(0.01 * 200 / 5000) and win.evidence["events"] == 200
+    assert "the candidate, which went on learning in shadow after the promotion, beats" in win.reason
+    # The fresh model lost on the new regime: not parked. The old regime's model stays on probation.
+    assert [p.snapshot for p in stream.guard.parked] == [restored]
+    assert stream.guard.challengers == [f"parked:{restored}"]
+
+
+def test_a_runner_up_that_is_not_better_is_dropped_when_the_probation_ends():
+    stream, restored = promoted_the_fresh_model(probation=1000)
+    errs = itertools.cycle([1.0] * 6 + [0.0] * 94)  # a little better: 0.06 against 0.07, by chance or not
+    stream.run(1200, error=0.07, shadow=lambda loss: {"candidate": next(errs)})
+    assert stream.decisions[-1].challenger == "fresh" and stream.guard.probation is None
+    assert stream.guard.challengers == []
+
+
+def test_after_an_operator_promotes_no_runner_up_learns_on():
+    stream = quarantined_by_concept()
+    restored = stream.guard.quarantine.restored
+    stream.decisions.append(stream.guard.promote(stream.index))
+    assert stream.guard.challengers == [f"parked:{restored}"]  # the operator's choice stands
+
+
+def test_the_runner_up_is_part_of_the_guard_state():
+    import pickle
+
+    stream, restored = promoted_the_fresh_model()
+    restarted = pickle.loads(pickle.dumps(stream.guard))
+    assert restarted.challengers == [f"parked:{restored}", "candidate"] and restarted.probation.rivals == ["candidate"]
+
+
 def test_a_probation_win_at_chance_level_does_not_recall_a_parked_model():
     # The probation tests at every labeled event for 5,000 events: a win one window could show by
     # chance (8 better, 0 worse of 200: p = 0.008 < alpha) is not enough; a clear one is.
@@ -299,7 +352,7 @@ def test_a_probation_win_at_chance_level_does_not_recall_a_parked_model():
     stream.run(200, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # promoted; `restored` parked
     name, lucky = f"parked:{restored}", itertools.count()
     stream.run(400, error=0.1, shadow=lambda loss: {name: 0.0 if loss and next(lucky) < 8 else loss})
-    assert stream.decisions[-1].action == "promote" and stream.guard.challengers == [name]
+    assert stream.decisions[-1].action == "promote" and stream.guard.challengers == [name, "fresh"]
     stream.run(300, error=0.3, shadow=lambda loss: {name: 0.0})
     assert (stream.decisions[-1].action, stream.decisions[-1].restore) == ("resume", restored)
 
@@ -364,7 +417,8 @@ def test_a_parked_model_whose_inputs_equal_the_current_ones_is_not_recalled_by_t
     # A concept change parks the old model with the same inputs: they match its regime all along,
     # but do not depart from the current one, so only labels could bring it back.
     stream = Stream(make()).run(1000)
-    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": 0.0, "fresh": 0.0})
+    stream.run(300, error=0.6,
+               shadow=lambda loss: {"candidate": 0.0, "fresh": 0.0} if stream.guard.quarantine else None)
     assert [d.action for d in stream.decisions] == ["rollback", "promote"] and stream.guard.parked[0].by_inputs
     stream.run(3000, error=0.05)
     assert [d.action for d in stream.decisions] == ["rollback", "promote"]
@@ -694,5 +748,5 @@ def test_a_guard_from_a_snapshot_of_the_older_shape_resumes():
 
     assert guard.last_good(600) == "s1" and guard.challengers == ["parked:s0"]
     assert [p.snapshot for p in guard.parked] == ["s0"] and guard.protected(600) == {"s0", "s1"}
-    assert guard.parked[0].by_inputs and guard.probation.contest.labeled == 1 and not guard.probation.over
+    assert guard.parked[0].by_inputs and guard.probation.labeled == 1 and not guard.probation.over
     assert guard.losses.baseline(onset=600) == 0.25 and not hasattr(guard, "_losses")

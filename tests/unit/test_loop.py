@@ -744,11 +744,17 @@ def test_the_labeled_tail_is_part_of_the_snapshot(tmp_path, stream_events):
     assert list(fresh.loop.labeled_tail) == list(runner.loop.labeled_tail)
 
 
-def test_catch_up_learns_the_kept_labeled_events_of_a_range_once(tmp_path, stream_events):
+def ran(tmp_path, events: list[bytes], every: int) -> tuple[SnapshotStore, Runner]:
+    """A runner that has consumed `events`, taking a snapshot every `every` events, and its store."""
     store = SnapshotStore(tmp_path, key=KEY, keep=1000)
-    runner = make_runner(store, CommitLog(stream_events[:300]), every=100)
+    runner = make_runner(store, CommitLog(events), every=every)
     runner.resume()
     runner.run(threading.Event())
+    return store, runner
+
+
+def test_catch_up_learns_the_kept_labeled_events_of_a_range_once(tmp_path, stream_events):
+    store, runner = ran(tmp_path, stream_events[:300], every=100)
     loop = runner.loop
     loop.model = store.load([m for m, _, p in store.list() if p is None][0].id).state["model"]  # at 100
     learned = loop.counters.learned
@@ -765,16 +771,34 @@ def test_a_recall_while_learning_keeps_the_live_model_learning_in_shadow_unless_
     from drift.decisions import Decision
     from drift.regimes import Probation
 
-    store = SnapshotStore(tmp_path, key=KEY, keep=1000)
-    runner = make_runner(store, CommitLog(stream_events), every=250)
-    runner.resume()
-    runner.run(threading.Event())
+    store, runner = ran(tmp_path, stream_events, every=250)
     live = runner.loop.model
     target = store.list()[0][0].id if restorable else "s999999-missing"
-    runner.loop.guard.probation = Probation(["displaced"], 5000, recalled=target)  # as the guard's recall sets it
+    # as the guard's recall sets it:
+    runner.loop.guard.probation = Probation([], 5000, rivals=["displaced"], recalled=target)
     runner.control.execute([Decision(at=900, action="resume", trigger="auto", source="learning", target="learning",
                                      reason="test", restore=target, candidate="displace")])
     if restorable:  # the recalled model is live; the one it displaced learns on in shadow
         assert runner.loop.model is not live and runner.loop.shadow.get("displaced") is live
     else:  # the live model stays as it was, and is not also its own shadow
         assert runner.loop.model is live and "displaced" not in runner.loop.shadow
+
+
+def test_after_a_promotion_the_runner_up_learns_on_in_shadow_and_can_take_over(tmp_path, stream_events):
+    from drift.decisions import Decision
+    from drift.regimes import Probation
+
+    _, runner = ran(tmp_path, stream_events[:600], every=250)
+    loop = runner.loop
+    candidate, fresh = LearnLog(), LearnLog()
+    loop.shadow = {"candidate": candidate, "fresh": fresh}  # a quarantine's shadows
+    loop.guard.probation = Probation([], 5000, rivals=["candidate"])  # as a promotion of the fresh model sets it
+    runner.control.execute([Decision(at=600, action="promote", trigger="auto", source="quarantine",
+                                     target="learning", reason="test", candidate="promote", challenger="fresh")])
+    assert loop.model is fresh and loop.shadow == {"candidate": candidate}
+
+    feed(loop, stream_events[600:], start=600)  # the runner-up learns every labeled event the live model does
+    assert len(candidate.learned) > 50 and candidate.learned == fresh.learned
+    runner.control.execute([Decision(at=900, action="promote", trigger="auto", source="learning", target="learning",
+                                     reason="test", candidate="promote", challenger="candidate")])
+    assert loop.model is candidate and loop.shadow == {}
