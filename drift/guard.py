@@ -34,23 +34,26 @@ from collections import deque
 
 from drift.concept import ConceptDetector
 from drift.contest import Contest
-from drift.data import MATCH_MIN_EVENTS, DataDriftDetector
+from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
 from drift.history import LossHistory, Replay
-from drift.quarantine import Quarantine
+from drift.quarantine import SHADOW_NAMES, Quarantine, QuarantineResolution
+from drift.recall import RegimeRecall
 from drift.regimes import (  # noqa: F401 - Parked, RestorePoint: see __setstate__
     PROBATION_WINDOW, Parked, ParkedModels, Probation, RestorePoint, RestorePoints)
 from drift.settings import POLICIES, GuardSettings
-
-SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
 
 
 class GuardError(ValueError):
     """A command the guard cannot carry out in its current state (e.g. promote with no candidate)."""
 
 
-class Guard:
-    """The state machine; the loop calls `observe_*` per event and the command methods on demand."""
+class Guard(QuarantineResolution, RegimeRecall):
+    """The state machine; the loop calls `observe_*` per event and the command methods on demand.
+
+    Two parts are in files of their own: how a quarantine's verdict becomes a decision
+    (`drift/quarantine.py`), and the decisions about earlier regimes: recalls, and models that
+    learn on in shadow after a switch (`drift/recall.py`)."""
 
     def __init__(self, settings: GuardSettings | None = None, *, classifier: bool = True,
                  history: int | None = 1000) -> None:
@@ -250,46 +253,6 @@ class Guard:
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def _on_probation(self, index: int, loss: float, shadow: dict[str, float] | None) -> list[Decision]:
-        probation, s = self.probation, self.settings
-        if probation is None:
-            return []
-        if probation.over:
-            self.probation = None
-            return []
-        name, evidence = probation.add(loss, shadow or {}, alpha=s.alpha, margin=s.margin,
-                                       min_events=s.min_quarantine)
-        if name in probation.rivals:
-            return [self._rival_wins(index, name, evidence)]
-        return [self._recall(index, name.split(":", 1)[1], evidence)] if name else []
-
-    def _rival_wins(self, index: int, name: str, evidence: dict) -> Decision:
-        """A model that learned on in shadow now beats the live one: it goes on. The live model
-        lost on the current regime: it is not parked (the parked models' probation goes on).
-
-        - "displaced", after a recall: it learned through what the recalled model missed (no-guard's
-          edge, where pausing cost more than the incident did);
-        - "candidate" or "fresh", after a promotion: the quarantine's runner-up, slower to show
-          its worth than the one promoted (a fresh model wins a change first, while the candidate
-          carries what it knew and may do better once it has adapted)."""
-        probation = self.probation
-        if name == "displaced":
-            reason = (f"the model that {probation.recalled}'s recall displaced, which went on learning in shadow, "
-                      "beats it")
-        else:
-            reason = (f"{SHADOW_NAMES[name]}, which went on learning in shadow after the promotion, beats the "
-                      "promoted model")
-        self.probation = probation.without_rivals()
-        decision = self._decide(index, "promote", "auto", Mode.LEARNING, reason + ": it goes on", evidence,
-                                candidate="promote", challenger=name)
-        self._reset_detectors()
-        return decision
-
-    def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
-        """While learning, a parked model beats the live one: its regime is back; swap them."""
-        return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index),
-                                reason=f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back")
-
     def _on_alarm(self, index: int, alarm: dict, onset: int, replay: Replay | None = None) -> list[Decision]:
         s = self.settings
         known = self._known_regime(onset, replay)
@@ -334,127 +297,12 @@ class Guard:
                              restore=restore, candidate="start",
                              catch_up=self._before_onset(max(point.events, self._learning_since), onset))]
 
-    def _regime_returns(self, index: int) -> list[Decision]:
-        """While learning, at a data check: do the latest inputs come from a parked model's regime,
-        and depart from the current one as far as an alarm asks? Then that model comes back now,
-        without waiting for an alarm (whose window of `data_window` events must fill, on two checks)."""
-        if not self.parked.by_inputs:
-            return []
-        since = self.data.latest(MATCH_MIN_EVENTS)
-        known = self.parked.recognise(self.data, since, alarm_level=True) if since is not None else None
-        if known is None:
-            return []
-        snapshot, evidence = known
-        return [self._bring_back(index, snapshot, {"onset": since, **evidence}, replaced=self.last_good(since),
-                                 reason=f"the inputs since event {since} come from the regime of {snapshot}, and "
-                                        "depart from the current one as far as an alarm asks: that regime is back",
-                                 catch_up=(since, index + 1))]
-
-    def _known_regime(self, onset: int, replay: Replay | None) -> tuple[str, dict, str] | None:
-        """A parked model whose regime the events since `onset` come from: by their inputs, or (on a
-        concept alarm, with `replay`) by their labels. Its snapshot, the evidence, and why."""
-        if not self.parked:
-            return None
-        if self.data is not None:
-            known = self.parked.recognise(self.data, onset)
-            if known is not None:
-                return *known, f"the inputs since the onset at event {onset} come from the regime of {known[0]}"
-        if replay is not None:
-            live = [(i, loss) for i, loss in self.losses.losses if i >= onset]
-            known = self.parked.recognise_by_labels(live, replay, self.losses.baseline(onset), self.classifier,
-                                                    self.settings.alpha, self.settings.margin)
-            if known is not None:
-                return known[0], {"labels": known[1]}, (f"the model of {known[0]} predicts the labeled events since "
-                                                        f"the onset at event {onset} better than the live model")
-        return None
-
-    def _far_lately(self, index: int) -> bool:
-        """Does the latest data window hold a number far outside the reference's range?"""
-        reference = self._reference()
-        return reference is not None and bool(self.data.far_outside(reference, index - self.settings.data_window))
-
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far
         outside the current inputs' range (an onset estimated late must not teach the incident)."""
         reference = self._reference()
         outside = [i for i in self.data.far_outside(reference, first) if i < onset] if reference else []
         return (first, min(outside)) if outside else (first, onset)
-
-    def _resolve(self, index: int) -> list[Decision]:
-        q, s = self.quarantine, self.settings
-        back = self.data is None or self.data.in_reference()
-        far = not back and q.kind == "concept" and self._far_lately(index)
-        verdict, evidence = q.verdict(s, back, self.classifier, inputs_far=far)
-        if verdict is None:
-            return []
-        if verdict == "candidate":
-            return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
-        if verdict == "fresh":
-            return [self._promote(index, "a fresh model, trained only on the events since the rollback, beats "
-                                  "the restored model: the world changed", evidence, challenger="fresh")]
-        if verdict.startswith("parked:"):
-            snapshot = verdict.split(":", 1)[1]
-            # It won on the events since the onset: they are its regime's, and it learns them.
-            return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
-                                     reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
-                                            "that regime is back", catch_up=(q.onset, index + 1))]
-        if verdict == "over":
-            # The events that showed it may still hold the incident's last ones (a linear model that
-            # learned four events of a x100 unit change was ruined): the restored model learns only
-            # those after the data check that found the inputs back, from after the last one far
-            # outside their range; none after a concept incident, whose end the inputs do not show.
-            catch_up, reference = None, self._reference()
-            if q.kind != "concept" and q.back_since is not None and reference is not None:
-                catch_up = (self.data.first_alike(reference, q.back_since + 1), index + 1)
-            # A candidate that learned a whole evidence window of a changed concept is the model of
-            # that concept, should it come back (recurring concepts): the loop parks it.
-            keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
-            best = self._best_candidate()
-            return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                "pre-alarm level" + (f"; {SHADOW_NAMES[best]} is parked" if keep else ""), evidence,
-                                candidate="park" if keep else "drop", challenger=best, catch_up=catch_up)]
-        if verdict == "harmless":
-            return [self._accept_inputs(index, evidence)]
-        why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
-        if s.policy == "promote":
-            best = self._best_candidate()
-            return [self._promote(index, f"{why}: policy promotes {SHADOW_NAMES[best]}", evidence, challenger=best)]
-        if s.policy == "resume":
-            return [self._leave(index, "resume", f"{why}: policy resumes the restored model", evidence)]
-        self.alert = f"{why}: staying in quarantine, an operator must decide"
-        return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
-
-    def _accept_inputs(self, index: int, evidence: dict) -> Decision:
-        """A harmless shift of the inputs: new reference; the candidate goes on unless it did
-        significantly worse than the restored model (it learned the events of this quarantine,
-        which the restored model would lose).
-
-        The candidate going on is a promotion: the restored model is parked with the inputs it
-        knew. It did not beat the candidate on the new inputs, so their return alone does not
-        bring it back: the data alarm at the return starts a quarantine in which it competes (the
-        shift may have been a long incident after all, or the candidate may have learned through
-        it what the restored model never saw).
-        """
-        contest = self.quarantine.contest
-        worse, p = contest.loses("candidate", self.settings.alpha)
-        evidence = {**evidence, "candidate_loss": contest.mean_loss("candidate"), "restored_loss": contest.mean_loss(),
-                    "candidate_worse_p": p}
-        why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
-               "(new input reference taken)")
-        if not worse:
-            return self._promote(index, why + f"; the candidate, which learned the new inputs, was not "
-                                 f"significantly worse (p={p:.2g}): it goes on", evidence, recall_by_inputs=False)
-        self._not_flapping(self.quarantine)
-        self.data.reset_reference()
-        self._data_quiet_until = index + self.settings.data_window
-        return self._leave(index, "resume", why, evidence)
-
-    def _best_candidate(self) -> str:
-        """"candidate" (the copy of the restored model) or "fresh": the lower loss in this quarantine."""
-        contest = self.quarantine.contest
-        if "fresh" not in contest.challengers or contest.mean_loss() is None:
-            return "candidate"
-        return "fresh" if contest.mean_loss("fresh") < contest.mean_loss("candidate") else "candidate"
 
     def _promote(self, index: int, reason: str, evidence: dict, trigger: str = "auto",
                  challenger: str = "candidate", recall_by_inputs: bool = True) -> Decision:
@@ -470,9 +318,8 @@ class Guard:
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
                                 candidate="promote", challenger=challenger, park=park)
         # The runner-up learns on in shadow (not after an operator's choice): it may yet be the better one.
-        rivals = [name for name in q.contest.challengers if name in SHADOW_NAMES and name != challenger]
-        if trigger == "manual":
-            rivals = []
+        rivals = [] if trigger == "manual" else [
+            name for name in q.contest.challengers if name in SHADOW_NAMES and name != challenger]
         if self.parked or rivals:
             s = self.settings
             self.probation = Probation(self.parked.challengers, s.probation,
@@ -481,34 +328,6 @@ class Guard:
         if self.data is not None:
             self.data.reset_reference()
             self._data_quiet_until = index + self.settings.data_window
-        self._reset_detectors()
-        return decision
-
-    def _bring_back(self, index: int, snapshot: str, evidence: dict, *, replaced: str | None,
-                    reason: str, catch_up: tuple[int, int] | None = None) -> Decision:
-        """A parked model of an earlier regime wins: make it live again, and park the one it beat.
-
-        It catches up on the events in `catch_up` after the last one far outside its regime."""
-        parked = self.parked.take(snapshot)
-        learning = self.mode is Mode.LEARNING  # the live model learned: it goes on in shadow
-        if catch_up is not None and self.data is not None and parked.reference is not None:
-            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
-        park = ()
-        if replaced is not None:
-            park = (replaced,)
-            self.parked.park(replaced, self._reference(), index)
-        if self.data is not None and parked.reference is not None:
-            self.data.use_reference(parked.reference)
-            self._data_quiet_until = index + self.settings.data_window
-        if self.quarantine is not None:
-            self._not_flapping(self.quarantine)
-        self.quarantine = None
-        self.probation = None
-        if learning:
-            self.probation = Probation([], self.settings.probation, rivals=["displaced"],
-                                       rival_window=self.settings.evidence_window, recalled=snapshot)
-        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence, restore=snapshot,
-                                candidate="displace" if learning else "drop", park=park, catch_up=catch_up)
         self._reset_detectors()
         return decision
 

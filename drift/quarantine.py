@@ -1,4 +1,4 @@
-"""A quarantine, and what its evidence says: the guard turns the verdict into a decision.
+"""A quarantine, what its evidence says, and the decision the guard makes of it.
 
 In order (`Quarantine.verdict`), once `min_quarantine` labeled events are in:
 - a challenger wins the contest: "candidate" or "fresh" (the world changed), or "parked:<snapshot>"
@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drift.contest import Contest
+from drift.decisions import Decision, Mode
 from drift.settings import GuardSettings
+
+SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
 
 
 @dataclass
@@ -71,3 +74,89 @@ class Quarantine:
             self.limit_reached = True
             return "limit", evidence
         return None, evidence
+
+
+class QuarantineResolution:
+    """Part of `Guard` (`drift/guard.py`), as a mixin: at each labeled event in quarantine, the
+    verdict becomes a decision (promote, bring back, resume, accept the inputs, or the policy)."""
+
+    def _resolve(self, index: int) -> list[Decision]:
+        q, s = self.quarantine, self.settings
+        back = self.data is None or self.data.in_reference()
+        far = not back and q.kind == "concept" and self._far_lately(index)
+        verdict, evidence = q.verdict(s, back, self.classifier, inputs_far=far)
+        if verdict is None:
+            return []
+        if verdict == "candidate":
+            return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
+        if verdict == "fresh":
+            return [self._promote(index, "a fresh model, trained only on the events since the rollback, beats "
+                                  "the restored model: the world changed", evidence, challenger="fresh")]
+        if verdict.startswith("parked:"):
+            snapshot = verdict.split(":", 1)[1]
+            # It won on the events since the onset: they are its regime's, and it learns them.
+            return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
+                                     reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
+                                            "that regime is back", catch_up=(q.onset, index + 1))]
+        if verdict == "over":
+            # The events that showed it may still hold the incident's last ones (a linear model that
+            # learned four events of a x100 unit change was ruined): the restored model learns only
+            # those after the data check that found the inputs back, from after the last one far
+            # outside their range; none after a concept incident, whose end the inputs do not show.
+            catch_up, reference = None, self._reference()
+            if q.kind != "concept" and q.back_since is not None and reference is not None:
+                catch_up = (self.data.first_alike(reference, q.back_since + 1), index + 1)
+            # A candidate that learned a whole evidence window of a changed concept is the model of
+            # that concept, should it come back (recurring concepts): the loop parks it.
+            keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
+            best = self._best_candidate()
+            return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
+                                "pre-alarm level" + (f"; {SHADOW_NAMES[best]} is parked" if keep else ""), evidence,
+                                candidate="park" if keep else "drop", challenger=best, catch_up=catch_up)]
+        if verdict == "harmless":
+            return [self._accept_inputs(index, evidence)]
+        why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
+        if s.policy == "promote":
+            best = self._best_candidate()
+            return [self._promote(index, f"{why}: policy promotes {SHADOW_NAMES[best]}", evidence, challenger=best)]
+        if s.policy == "resume":
+            return [self._leave(index, "resume", f"{why}: policy resumes the restored model", evidence)]
+        self.alert = f"{why}: staying in quarantine, an operator must decide"
+        return [self._decide(index, "alert", "auto", Mode.QUARANTINE, self.alert, evidence, alert=True)]
+
+    def _accept_inputs(self, index: int, evidence: dict) -> Decision:
+        """A harmless shift of the inputs: new reference; the candidate goes on unless it did
+        significantly worse than the restored model (it learned the events of this quarantine,
+        which the restored model would lose).
+
+        The candidate going on is a promotion: the restored model is parked with the inputs it
+        knew. It did not beat the candidate on the new inputs, so their return alone does not
+        bring it back: the data alarm at the return starts a quarantine in which it competes (the
+        shift may have been a long incident after all, or the candidate may have learned through
+        it what the restored model never saw).
+        """
+        contest = self.quarantine.contest
+        worse, p = contest.loses("candidate", self.settings.alpha)
+        evidence = {**evidence, "candidate_loss": contest.mean_loss("candidate"), "restored_loss": contest.mean_loss(),
+                    "candidate_worse_p": p}
+        why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
+               "(new input reference taken)")
+        if not worse:
+            return self._promote(index, why + f"; the candidate, which learned the new inputs, was not "
+                                 f"significantly worse (p={p:.2g}): it goes on", evidence, recall_by_inputs=False)
+        self._not_flapping(self.quarantine)
+        self.data.reset_reference()
+        self._data_quiet_until = index + self.settings.data_window
+        return self._leave(index, "resume", why, evidence)
+
+    def _best_candidate(self) -> str:
+        """"candidate" (the copy of the restored model) or "fresh": the lower loss in this quarantine."""
+        contest = self.quarantine.contest
+        if "fresh" not in contest.challengers or contest.mean_loss() is None:
+            return "candidate"
+        return "fresh" if contest.mean_loss("fresh") < contest.mean_loss("candidate") else "candidate"
+
+    def _far_lately(self, index: int) -> bool:
+        """Does the latest data window hold a number far outside the reference's range?"""
+        reference = self._reference()
+        return reference is not None and bool(self.data.far_outside(reference, index - self.settings.data_window))

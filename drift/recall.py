@@ -1,0 +1,131 @@
+"""How the guard brings back the model of an earlier regime, and lets a displaced model fight back.
+
+Part of `Guard` (`drift/guard.py`), as a mixin: these methods read and change the guard's state and
+decide through its `_decide`. Here because they form one concept, the regimes the guard has left:
+
+- A parked model comes back when its regime's inputs do: at an alarm whose inputs since the onset
+  match its reference, at any data check in quarantine, and, while learning, at a data check whose
+  latest inputs match it and depart from the current ones as far as an alarm asks
+  (`_regime_returns`); or when its regime's labels do: a concept alarm on labeled events it predicts
+  significantly better than the live model did (`_known_regime`), or a contest it wins (in
+  quarantine, or in the probation after a promotion).
+- Models that learn on in shadow while learning (`Probation`'s rivals): the model a recall
+  displaced, and the runner-up of a promotion (the one of candidate and fresh model not promoted).
+  If one beats the live model significantly, it goes on (`_rival_wins`).
+
+Parked models, restore points and probations are kept in `drift/regimes.py`.
+"""
+
+from __future__ import annotations
+
+from drift.data import MATCH_MIN_EVENTS
+from drift.decisions import Decision, Mode
+from drift.history import Replay
+from drift.quarantine import SHADOW_NAMES
+from drift.regimes import Probation
+
+
+class RegimeRecall:
+    """The guard's decisions about earlier regimes (see the module doc); `Guard` inherits them."""
+
+    def _on_probation(self, index: int, loss: float, shadow: dict[str, float] | None) -> list[Decision]:
+        probation, s = self.probation, self.settings
+        if probation is None:
+            return []
+        if probation.over:
+            self.probation = None
+            return []
+        name, evidence = probation.add(loss, shadow or {}, alpha=s.alpha, margin=s.margin,
+                                       min_events=s.min_quarantine)
+        if name in probation.rivals:
+            return [self._rival_wins(index, name, evidence)]
+        return [self._recall(index, name.split(":", 1)[1], evidence)] if name else []
+
+    def _rival_wins(self, index: int, name: str, evidence: dict) -> Decision:
+        """A model that learned on in shadow now beats the live one: it goes on. The live model
+        lost on the current regime: it is not parked (the parked models' probation goes on).
+
+        - "displaced", after a recall: it learned through what the recalled model missed (no-guard's
+          edge, where pausing cost more than the incident did);
+        - "candidate" or "fresh", after a promotion: the quarantine's runner-up, slower to show
+          its worth than the one promoted (a fresh model wins a change first, while the candidate
+          carries what it knew and may do better once it has adapted)."""
+        probation = self.probation
+        if name == "displaced":
+            reason = (f"the model that {probation.recalled}'s recall displaced, which went on learning in shadow, "
+                      "beats it")
+        else:
+            reason = (f"{SHADOW_NAMES[name]}, which went on learning in shadow after the promotion, beats the "
+                      "promoted model")
+        self.probation = probation.without_rivals()
+        decision = self._decide(index, "promote", "auto", Mode.LEARNING, reason + ": it goes on", evidence,
+                                candidate="promote", challenger=name)
+        self._reset_detectors()
+        return decision
+
+    def _recall(self, index: int, snapshot: str, evidence: dict) -> Decision:
+        """While learning, a parked model beats the live one: its regime is back; swap them."""
+        return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index),
+                                reason=f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back")
+
+    def _regime_returns(self, index: int) -> list[Decision]:
+        """While learning, at a data check: do the latest inputs come from a parked model's regime,
+        and depart from the current one as far as an alarm asks? Then that model comes back now,
+        without waiting for an alarm (whose window of `data_window` events must fill, on two checks)."""
+        if not self.parked.by_inputs:
+            return []
+        since = self.data.latest(MATCH_MIN_EVENTS)
+        known = self.parked.recognise(self.data, since, alarm_level=True) if since is not None else None
+        if known is None:
+            return []
+        snapshot, evidence = known
+        return [self._bring_back(index, snapshot, {"onset": since, **evidence}, replaced=self.last_good(since),
+                                 reason=f"the inputs since event {since} come from the regime of {snapshot}, and "
+                                        "depart from the current one as far as an alarm asks: that regime is back",
+                                 catch_up=(since, index + 1))]
+
+    def _known_regime(self, onset: int, replay: Replay | None) -> tuple[str, dict, str] | None:
+        """A parked model whose regime the events since `onset` come from: by their inputs, or (on a
+        concept alarm, with `replay`) by their labels. Its snapshot, the evidence, and why."""
+        if not self.parked:
+            return None
+        if self.data is not None:
+            known = self.parked.recognise(self.data, onset)
+            if known is not None:
+                return *known, f"the inputs since the onset at event {onset} come from the regime of {known[0]}"
+        if replay is not None:
+            live = [(i, loss) for i, loss in self.losses.losses if i >= onset]
+            known = self.parked.recognise_by_labels(live, replay, self.losses.baseline(onset), self.classifier,
+                                                    self.settings.alpha, self.settings.margin)
+            if known is not None:
+                return known[0], {"labels": known[1]}, (f"the model of {known[0]} predicts the labeled events since "
+                                                        f"the onset at event {onset} better than the live model")
+        return None
+
+    def _bring_back(self, index: int, snapshot: str, evidence: dict, *, replaced: str | None,
+                    reason: str, catch_up: tuple[int, int] | None = None) -> Decision:
+        """A parked model of an earlier regime wins: make it live again, and park the one it beat.
+
+        It catches up on the events in `catch_up` after the last one far outside its regime."""
+        parked = self.parked.take(snapshot)
+        learning = self.mode is Mode.LEARNING  # the live model learned: it goes on in shadow
+        if catch_up is not None and self.data is not None and parked.reference is not None:
+            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
+        park = ()
+        if replaced is not None:
+            park = (replaced,)
+            self.parked.park(replaced, self._reference(), index)
+        if self.data is not None and parked.reference is not None:
+            self.data.use_reference(parked.reference)
+            self._data_quiet_until = index + self.settings.data_window
+        if self.quarantine is not None:
+            self._not_flapping(self.quarantine)
+        self.quarantine = None
+        self.probation = None
+        if learning:
+            self.probation = Probation([], self.settings.probation, rivals=["displaced"],
+                                       rival_window=self.settings.evidence_window, recalled=snapshot)
+        decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence, restore=snapshot,
+                                candidate="displace" if learning else "drop", park=park, catch_up=catch_up)
+        self._reset_detectors()
+        return decision
