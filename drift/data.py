@@ -22,19 +22,18 @@ The hot path only appends; every `check_every` events the batch is binned and co
 
 from __future__ import annotations
 
-import math
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from drift.reference import MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, build_reference
+from drift.reference import (MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, build_reference,
+                             chance_psi)
 from drift.reference import psi  # noqa: F401  (part of this module's API: tests and callers use it)
-from drift.stats import change_point
+from drift.stats import Z_CHANCE, chance_rate, change_point, rate_at_psi
 
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
-_CHANCE, _Z_CHANCE = 1e-9, 6.0  # a limit that chance reaches in one window in a billion
 _Z_MATCH = 3.0  # a window of the same regime exceeds this limit once in a thousand
 MATCH_MIN_EVENTS = 40  # fewest events a regime is recognised on
 
@@ -171,7 +170,7 @@ class DataDriftDetector:
         A short window on one check, where an alarm needs a full window on `confirmations` checks:
         the guard asks it only to recognise a parked regime's return early (`ParkedModels.recognise`).
         """
-        compared = self._compare(reference, since, min_events, z=_Z_CHANCE, floor=self.psi_threshold)
+        compared = self._compare(reference, since, min_events, z=Z_CHANCE, floor=self.psi_threshold)
         if isinstance(compared, dict):
             return "new_feature_rate" in compared, compared
         return bool(np.any(compared[0] > compared[1])), compared[2]
@@ -196,7 +195,7 @@ class DataDriftDetector:
                                 reference=[reference.start, reference.end])
                 return evidence
         psi_per_feature = binning.contributions(binning.count(binning.encode(xs))).sum(axis=1)
-        limits = np.maximum(_chance_psi(binning, len(xs), reference.size, z=z), floor)
+        limits = np.maximum(chance_psi(binning, len(xs), reference.size, z=z), floor)
         worst = int(np.argmax(psi_per_feature - limits))
         evidence.update(feature=binning.names[worst], psi=float(psi_per_feature[worst]),
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
@@ -297,7 +296,7 @@ class DataDriftDetector:
             statistic = "missing_rate" if top == MISSING else "type_change_rate"
             value = counts[top] / counts.sum()
             needed = self._psi_limit[j] - (self._psi[j] - contributions[top])
-            threshold = _rate_at_psi(float(self._binning.q[j, top]), value, max(needed, 1e-9))
+            threshold = rate_at_psi(float(self._binning.q[j, top]), value, max(needed, 1e-9))
         else:
             kind, detector, statistic = "data", f"data:{name}", "psi"
             value, threshold = self._psi[j], self._psi_limit[j]
@@ -411,11 +410,11 @@ class DataDriftDetector:
         self._counts = self._binning.count(self._codes.last(self.window))
         self._note_new_keys(xs, self._valid_seen - len(xs) + 1)
         self._refresh_psi()
-        chance = _chance_psi(self._binning, self.window, reference.size)
+        chance = chance_psi(self._binning, self.window, reference.size)
         self._psi_limit = np.maximum(self.psi_threshold, chance)
         self._psi_rearm = self._psi_limit / 2
         threshold = max(self.invalid_rate_threshold, 5 * reference.invalid_rate,
-                        _chance_rate(reference.invalid_rate, self.window))
+                        chance_rate(reference.invalid_rate, self.window))
         self._invalid = _Trigger(threshold, (reference.invalid_rate + threshold) / 2,
                                  self.confirmations)
         self._in_reference = self._looks_like_reference()
@@ -470,45 +469,3 @@ class _Tail:
 
     def last(self, n: int) -> np.ndarray:
         return self._buffer[self._end - min(n, len(self)):self._end]
-
-
-def _chance_psi(binning: _Binning, window: int, reference_size: int, z: float = _Z_CHANCE) -> np.ndarray:
-    """Per feature, the PSI that a window drawn from the reference exceeds once in a billion
-    windows (by default; `z` standard normal units) - the Wilson-Hilferty quantile of chi-square
-    with bins - 1 degrees of freedom, scaled - times the feature's persistence (a window of a slow
-    feature holds fewer independent events)."""
-    k = np.maximum(binning.used.sum(axis=1) - 1, 1)
-    quantile = k * (1 - 2 / (9 * k) + z * np.sqrt(2 / (9 * k))) ** 3
-    return binning.persistence * quantile * (1 / window + 1 / reference_size)
-
-
-def _chance_rate(rate: float, n: int) -> float:
-    """The rate of events, out of `n` each at probability `rate`, exceeded once in a billion."""
-    if rate <= 0 or rate >= 1:
-        return rate
-    tail = 0.0
-    for k in range(n, -1, -1):  # exact binomial upper tail, from the top down
-        tail += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-                         + k * math.log(rate) + (n - k) * math.log1p(-rate))
-        if tail >= _CHANCE:
-            return k / n
-    return 0.0
-
-
-def _rate_at_psi(q: float, rate: float, threshold: float) -> float:
-    """The rate of one bin, on the side `rate` moved to, at which that bin alone adds `threshold`
-    to the PSI: the threshold a missing or wrong-type rate is reported against."""
-    def excess(p: float) -> float:
-        return (p - q) * math.log(p / q) - threshold
-
-    rising = rate >= q
-    lo, hi = (q, 1.0) if rising else (1e-12, q)
-    if excess(hi if rising else lo) < 0:
-        return hi if rising else 0.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if (excess(mid) > 0) == rising:
-            hi = mid
-        else:
-            lo = mid
-    return (lo + hi) / 2

@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from drift.stats import Z_CHANCE
+
 MISSING, WRONG_TYPE, OTHER, BELOW, ABOVE, FIRST = range(6)
 _DECILES = np.linspace(0.1, 0.9, 9)
 _UNUSED = {"continuous": (OTHER,), "discrete": (), "categorical": (BELOW, ABOVE)}
@@ -239,3 +241,13 @@ def _as_numbers(rows: list[list], width: int) -> tuple[np.ndarray, np.ndarray | 
             elif v is not None:
                 wrong[i, j] = True
     return values, wrong
+
+
+def chance_psi(binning: _Binning, window: int, reference_size: int, z: float = Z_CHANCE) -> np.ndarray:
+    """Per feature, the PSI that a window drawn from the reference exceeds once in a billion
+    windows (by default; `z` standard normal units) - the Wilson-Hilferty quantile of chi-square
+    with bins - 1 degrees of freedom, scaled - times the feature's persistence (a window of a slow
+    feature holds fewer independent events)."""
+    k = np.maximum(binning.used.sum(axis=1) - 1, 1)
+    quantile = k * (1 - 2 / (9 * k) + z * np.sqrt(2 / (9 * k))) ** 3
+    return binning.persistence * quantile * (1 / window + 1 / reference_size)

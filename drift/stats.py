@@ -1,4 +1,5 @@
-"""Small statistical tools the guard decides with: change points and paired comparisons.
+"""Small statistical tools the guard decides with: change points, paired comparisons, and the
+limits chance reaches once in a billion windows (`CHANCE`).
 
 Pure NumPy and math; no SciPy, so that `drift/` stays light.
 
@@ -16,6 +17,8 @@ import math
 from typing import Sequence
 
 import numpy as np
+
+CHANCE, Z_CHANCE = 1e-9, 6.0  # a limit that chance reaches in one window in a billion (as a z score)
 
 
 def change_point(values: Sequence[float], min_size: int = 5) -> int:
@@ -81,3 +84,35 @@ def rate_above_p(errors: int, n: int, baseline: float) -> float:
 
 def _log_comb(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def chance_rate(rate: float, n: int) -> float:
+    """The rate of events, out of `n` each at probability `rate`, exceeded once in a billion."""
+    if rate <= 0 or rate >= 1:
+        return rate
+    tail = 0.0
+    for k in range(n, -1, -1):  # exact binomial upper tail, from the top down
+        tail += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                         + k * math.log(rate) + (n - k) * math.log1p(-rate))
+        if tail >= CHANCE:
+            return k / n
+    return 0.0
+
+
+def rate_at_psi(q: float, rate: float, threshold: float) -> float:
+    """The rate of one bin, on the side `rate` moved to, at which that bin alone adds `threshold`
+    to the PSI: the threshold a missing or wrong-type rate is reported against."""
+    def excess(p: float) -> float:
+        return (p - q) * math.log(p / q) - threshold
+
+    rising = rate >= q
+    lo, hi = (q, 1.0) if rising else (1e-12, q)
+    if excess(hi if rising else lo) < 0:
+        return hi if rising else 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (excess(mid) > 0) == rising:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
