@@ -1,4 +1,4 @@
-"""How the guard brings back the model of an earlier regime, and lets a displaced model fight back.
+"""How the guard brings back the model of an earlier regime, and the shadow models that may take over after a switch.
 
 Part of `Guard` (`drift/guard.py`), as a mixin: these methods read and change the guard's state and
 decide through its `_decide`. Here because they form one concept, the regimes the guard has left:
