@@ -48,8 +48,9 @@ class RegimeRecall:
         - "displaced", after a recall: it learned through what the recalled model missed (no-guard's
           edge, where pausing cost more than the incident did);
         - "candidate" or "fresh", after a promotion: the quarantine's runner-up, slower to show
-          its worth than the one promoted (a fresh model wins a change first, while the candidate
-          carries what it knew and may do better once it has adapted)."""
+          its worth than the one promoted (a fresh tree may overtake a candidate whose leaves
+          settled on the old concept; a candidate that has adapted may beat a fresh model with
+          what it knew)."""
         probation = self.probation
         if name == "displaced":
             reason = (f"the model that {probation.recalled}'s recall displaced, which went on learning in shadow, "

@@ -184,9 +184,8 @@ class Probation:
 
     - After a promotion: the parked models (`parked`, on a short window: evidence from before an
       old regime returned must age out fast), and the quarantine's runner-up (`rivals`: the one
-      of candidate and fresh model not promoted, which learns on: a fresh model wins a change
-      first, while a candidate that carries what it knew of the old regime may be the better one
-      once it has adapted, or the reverse).
+      of candidate and fresh model not promoted, which learns on: the first to win a change is
+      not always the better one for long).
     - After a recall while learning: the displaced model (`rivals`) against the recalled one
       (`recalled` is its snapshot).
 
