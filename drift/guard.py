@@ -312,7 +312,8 @@ class Guard(QuarantineResolution, RegimeRecall):
             # The snapshot it was restored from, not the caught-up model: an onset estimated a few
             # events late makes the catch-up learn them, and a few x100 events ruin a linear model.
             park = (q.restored,)
-            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs)
+            away = q.kind != "concept" and self.data is not None and not self.data.in_reference()
+            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs, away=away)
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,

@@ -88,6 +88,7 @@ class Parked:
     reference: Reference | None  # the data detector's reference for that regime
     parked_at: int
     by_inputs: bool = True  # its regime's inputs alone bring it back (else only a contest does)
+    away: bool = False  # parked at a data incident's promotion: its regime's inputs were gone
 
 
 class ParkedModels:
@@ -111,8 +112,9 @@ class ParkedModels:
         """Their names as shadow models: "parked:<snapshot>"."""
         return [f"parked:{p.snapshot}" for p in self.models]
 
-    def park(self, snapshot: str, reference: Reference | None, at: int, *, by_inputs: bool = True) -> None:
-        parked = Parked(snapshot, reference, at, by_inputs)
+    def park(self, snapshot: str, reference: Reference | None, at: int, *, by_inputs: bool = True,
+             away: bool = False) -> None:
+        parked = Parked(snapshot, reference, at, by_inputs, away)
         self.models = [p for p in self.models if p.snapshot != snapshot] + [parked]
         del self.models[: -self.most]
 
@@ -132,12 +134,20 @@ class ParkedModels:
         from the current reference's: its snapshot and the evidence (`DataDriftDetector.matches`).
 
         With `alarm_level` (no alarm has fired: the guard asks on its own) they must also depart
-        from the current reference as far as an alarm asks (`DataDriftDetector.departs`)."""
-        current, candidates = data.snapshot_reference(), self.by_inputs
-        if current is None or not candidates or data.matches(current, since)[0]:
-            return None
-        if alarm_level and not data.departs(current, since)[0]:
-            return None
+        from the current reference as far as an alarm asks (`DataDriftDetector.departs`).
+
+        While a new reference is collected (after a promotion) there is none to compare with:
+        then only a model parked while its regime's inputs were gone (`away`) can be recognised,
+        by those inputs being back (a short incident that ends soon after a promotion)."""
+        current = data.snapshot_reference()
+        if current is None:
+            candidates = [p for p in self.by_inputs if p.away]
+        else:
+            candidates = self.by_inputs
+            if not candidates or data.matches(current, since)[0]:
+                return None
+            if alarm_level and not data.departs(current, since)[0]:
+                return None
         for parked in candidates:
             # An onset estimated a few events early lets the other regime's last events in.
             match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))

@@ -413,6 +413,24 @@ def test_the_inputs_of_a_parked_regime_bring_its_model_back_before_any_alarm():
     assert stream.decisions[-1] is back  # and it stays
 
 
+def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_they_were_gone():
+    # A short x100 incident the candidate won (it learned it): the incident ends while the new
+    # reference is still being collected, so there is no current reference to depart from. The
+    # parked model's inputs were gone when it was parked; their return alone brings it back.
+    stream = Stream(make(reference_size=500)).run(1000)
+    stream.run(300, scale=100.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    rollback, promotion = stream.decisions
+    assert promotion.action == "promote" and stream.guard.parked[0].away
+    back_at = stream.index
+    stream.run(100)
+    assert back_at + 100 < promotion.at + 500  # the new reference is not complete yet
+    recall = stream.decisions[-1]
+    assert (recall.action, recall.restore, recall.target) == ("resume", rollback.restore, "learning")
+    assert f"come from the regime of {rollback.restore}" in recall.reason
+    assert recall.at - back_at <= 75 and recall.catch_up[0] >= back_at
+    assert stream.guard.data.ready  # compared with the recalled regime's reference again
+
+
 def test_a_parked_model_whose_inputs_equal_the_current_ones_is_not_recalled_by_them():
     # A concept change parks the old model with the same inputs: they match its regime all along,
     # but do not depart from the current one, so only labels could bring it back.
@@ -420,6 +438,7 @@ def test_a_parked_model_whose_inputs_equal_the_current_ones_is_not_recalled_by_t
     stream.run(300, error=0.6,
                shadow=lambda loss: {"candidate": 0.0, "fresh": 0.0} if stream.guard.quarantine else None)
     assert [d.action for d in stream.decisions] == ["rollback", "promote"] and stream.guard.parked[0].by_inputs
+    assert not stream.guard.parked[0].away  # its inputs never left: while the new reference is collected too
     stream.run(3000, error=0.05)
     assert [d.action for d in stream.decisions] == ["rollback", "promote"]
 
