@@ -312,8 +312,8 @@ class Guard(QuarantineResolution, RegimeRecall):
             # The snapshot it was restored from, not the caught-up model: an onset estimated a few
             # events late makes the catch-up learn them, and a few x100 events ruin a linear model.
             park = (q.restored,)
-            away = q.kind != "concept" and self.data is not None and not self.data.in_reference()
-            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs, away=away)
+            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs,
+                             away=self._inputs_gone())
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
@@ -348,6 +348,13 @@ class Guard(QuarantineResolution, RegimeRecall):
         (or never end) do."""
         if q.started in self._auto_rollbacks:
             self._auto_rollbacks.remove(q.started)
+
+    def _inputs_gone(self) -> bool:
+        """Does the latest data window depart from the current reference as far as an alarm asks?
+        (A concept change on the same inputs never does: chance reaches that once in a billion.)"""
+        reference = self._reference()
+        since = self.data.latest(self.settings.data_window) if reference is not None else None
+        return since is not None and self.data.departs(reference, since)[0]
 
     def _reference(self):
         """The input reference of the current regime, to park with its model (None: not watched)."""

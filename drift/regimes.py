@@ -88,7 +88,7 @@ class Parked:
     reference: Reference | None  # the data detector's reference for that regime
     parked_at: int
     by_inputs: bool = True  # its regime's inputs alone bring it back (else only a contest does)
-    away: bool = False  # parked at a data incident's promotion: its regime's inputs were gone
+    away: bool = False  # its regime's inputs were gone when it was parked (at a promotion)
 
 
 class ParkedModels:
