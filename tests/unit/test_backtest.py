@@ -13,6 +13,7 @@ from river import linear_model
 from stream.backtest import FileSource, backtest
 from stream.cli import main
 from stream.config import Config
+from stream.scenarios import generate
 
 DESIGN_KEYS = {"events", "labeled", "invalid", "metric", "windows", "alarms", "decisions", "rollbacks", "learned"}
 # Keys the report carries beyond DESIGN.md; listed so that any change to the contract is deliberate.
@@ -345,3 +346,24 @@ def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_
         "promote", "learning", "learning", "displaced")
     assert displaced["at"] - recall["at"] < 200 and shadows[displaced["at"] + 1] == ()
     assert report["windows"][-1]["metric"] > 0.95 and report["rollbacks"] == 1
+
+
+def test_the_runner_up_of_a_promotion_learns_on_in_shadow_and_takes_over_when_it_proves_better():
+    # FriedmanDrift's concept change on a Hoeffding tree regressor: the candidate wins the quarantine
+    # first, then the fresh model, free of the old concept's settled leaves, overtakes it.
+    events = [orjson.dumps(e) for e in generate("regression_concept_change", 14000, 1, start=12000)]
+    settings = config(model={"preset": "hoeffding_tree_regressor"}, snapshots={"every_events": 500})
+    shadows: dict[int, tuple] = {}
+    report = backtest(events, settings, window=1000,
+                      on_event=lambda index, loop: shadows.update({index: tuple(loop.shadow)}))
+    plain = backtest(events, settings, window=1000, guard=False)
+
+    rollback, promotion, takeover = report["decisions"]
+    parked = f"parked:{rollback['restore']}"
+    assert (promotion["action"], promotion["challenger"]) == ("promote", "candidate")
+    assert shadows[promotion["at"] + 1] == ("fresh", parked)  # the runner-up learns on in shadow
+    assert (takeover["action"], takeover["source"], takeover["target"], takeover["challenger"]) == (
+        "promote", "learning", "learning", "fresh")
+    assert takeover["at"] - promotion["at"] < 1000 and shadows[takeover["at"] + 1] == (parked,)
+    # MAE over the last 1,000 events: the fresh tree against the tree no guard touched
+    assert report["windows"][-1]["metric"] < 0.8 * plain["windows"][-1]["metric"]
