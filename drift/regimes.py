@@ -136,18 +136,18 @@ class ParkedModels:
         With `alarm_level` (no alarm has fired: the guard asks on its own) they must also depart
         from the current reference as far as an alarm asks (`DataDriftDetector.departs`).
 
-        While a new reference is collected (after a promotion) there is none to compare with:
-        then only a model parked while its regime's inputs were gone (`away`) can be recognised,
-        by those inputs being back (a short incident that ends soon after a promotion)."""
-        current = data.snapshot_reference()
-        if current is None:
-            candidates = [p for p in self.by_inputs if p.away]
-        else:
-            candidates = self.by_inputs
-            if not candidates or data.matches(current, since)[0]:
-                return None
-            if alarm_level and not data.departs(current, since)[0]:
-                return None
+        While a new reference is collected (after a promotion), the current regime is what was
+        collected before `since`, and only a model parked while its regime's inputs were gone
+        (`away`) can be recognised: by those inputs back, departing from the new regime's first
+        as far as an alarm asks (a short incident that ends soon after a promotion)."""
+        current, candidates = data.snapshot_reference(), self.by_inputs
+        collecting = current is None
+        if collecting:
+            current, candidates = data.interim_reference(until=since), [p for p in candidates if p.away]
+        if current is None or not candidates or data.matches(current, since)[0]:
+            return None
+        if (alarm_level or collecting) and not data.departs(current, since)[0]:
+            return None
         for parked in candidates:
             # An onset estimated a few events early lets the other regime's last events in.
             match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))

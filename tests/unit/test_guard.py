@@ -431,6 +431,16 @@ def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_th
     assert stream.guard.data.ready  # compared with the recalled regime's reference again
 
 
+def test_a_lasting_moderate_shift_is_not_taken_for_the_old_inputs_back_while_the_new_reference_is_collected():
+    # 40 events of features with twice their spread pass for the old regime's now and then (a match
+    # needs only that chance could give them); they do not depart from the new regime's first.
+    stream = Stream(make(reference_size=1000)).run(1200)
+    stream.run(300, scale=2.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    assert [d.action for d in stream.decisions] == ["rollback", "promote"] and stream.guard.parked[0].away
+    stream.run(700, scale=2.0)
+    assert [d.action for d in stream.decisions] == ["rollback", "promote"]
+
+
 def test_a_parked_model_whose_inputs_equal_the_current_ones_is_not_recalled_by_them():
     # A concept change parks the old model with the same inputs: they match its regime all along,
     # but do not depart from the current one, so only labels could bring it back.
