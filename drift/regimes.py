@@ -143,7 +143,8 @@ class ParkedModels:
         current, candidates = data.snapshot_reference(), self.by_inputs
         collecting = current is None
         if collecting:
-            current, candidates = data.interim_reference(until=since), [p for p in candidates if p.away]
+            candidates = [p for p in candidates if p.away]
+            current = data.interim_reference(until=since) if candidates else None
         if current is None or not candidates or data.matches(current, since)[0]:
             return None
         if (alarm_level or collecting) and not data.departs(current, since)[0]:
