@@ -201,16 +201,10 @@ class DataDriftDetector:
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
         return psi_per_feature, limits, evidence
 
-    def interim_reference(self, until: int, min_events: int = MATCH_MIN_EVENTS) -> Reference | None:
-        """While a reference is collected: one of the valid events collected so far before index
-        `until` (at least `min_events`), the new regime's first inputs; None if fewer."""
-        if self.ready:
-            return self._reference
-        collected = [(i, x) for i, x in self._collected if i < until]
-        if len(collected) < min_events:
-            return None
-        return build_reference([x for _, x in collected], collected[0][0], collected[-1][0],
-                               discrete_max_unique=self.discrete_max_unique, max_categories=self.max_categories)
+    @property
+    def collecting_since(self) -> int | None:
+        """While a reference is collected: the index of its first event (None: none yet, or not collecting)."""
+        return self._collected[0][0] if not self.ready and self._collected else None
 
     def latest(self, n: int) -> int | None:
         """The index of the `n`-th latest kept valid event (pending included); None: fewer kept."""

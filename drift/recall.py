@@ -80,10 +80,11 @@ class RegimeRecall:
         if known is None:
             return []
         snapshot, evidence = known
+        why = ("depart from the current one as far as an alarm asks" if self.data.ready else
+               "the new regime's inputs had numbers far outside its range")
         return [self._bring_back(index, snapshot, {"onset": since, **evidence}, replaced=self.last_good(since),
                                  reason=f"the inputs since event {since} come from the regime of {snapshot}, and "
-                                        "depart from the current one as far as an alarm asks: that regime is back",
-                                 catch_up=(since, index + 1))]
+                                        f"{why}: that regime is back", catch_up=(since, index + 1))]
 
     def _known_regime(self, onset: int, replay: Replay | None) -> tuple[str, dict, str] | None:
         """A parked model whose regime the events since `onset` come from: by their inputs, or (on a

@@ -134,21 +134,31 @@ class ParkedModels:
         from the current reference's: its snapshot and the evidence (`DataDriftDetector.matches`).
 
         With `alarm_level` (no alarm has fired: the guard asks on its own) they must also depart
-        from the current reference as far as an alarm asks (`DataDriftDetector.departs`).
-
-        While a new reference is collected (after a promotion), the current regime is what was
-        collected before `since`, and only a model parked while its regime's inputs were gone
-        (`away`) can be recognised: by those inputs back, departing from the new regime's first
-        as far as an alarm asks (a short incident that ends soon after a promotion)."""
+        from the current reference as far as an alarm asks (`DataDriftDetector.departs`)."""
         current, candidates = data.snapshot_reference(), self.by_inputs
-        collecting = current is None
-        if collecting:
-            candidates = [p for p in candidates if p.away]
-            current = data.interim_reference(until=since) if candidates else None
-        if current is None or not candidates or data.matches(current, since)[0]:
+        if current is None:
+            return self._recognise_while_collecting(data, since)
+        if not candidates or data.matches(current, since)[0]:
             return None
-        if (alarm_level or collecting) and not data.departs(current, since)[0]:
+        if alarm_level and not data.departs(current, since)[0]:
             return None
+        return self._matching(data, since, candidates)
+
+    def _recognise_while_collecting(self, data: DataDriftDetector, since: int) -> tuple[str, dict] | None:
+        """While a new reference is collected (after a promotion) there is none to depart from:
+        a model parked while its regime's inputs were gone (`away`) is recognised when the new
+        regime's inputs held numbers far outside its range (a unit change, say) and the latest
+        ones match it again: a short incident that ends soon after a promotion. A moderate shift
+        is left to the new reference: 40 events rarely tell it from none."""
+        first = data.collecting_since
+        if first is None:
+            return None
+        candidates = [p for p in self.by_inputs
+                      if p.away and any(i < since for i in data.far_outside(p.reference, first))]
+        return self._matching(data, since, candidates)
+
+    @staticmethod
+    def _matching(data: DataDriftDetector, since: int, candidates: list[Parked]) -> tuple[str, dict] | None:
         for parked in candidates:
             # An onset estimated a few events early lets the other regime's last events in.
             match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))

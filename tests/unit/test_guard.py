@@ -416,7 +416,8 @@ def test_the_inputs_of_a_parked_regime_bring_its_model_back_before_any_alarm():
 def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_they_were_gone():
     # A short x100 incident the candidate won (it learned it): the incident ends while the new
     # reference is still being collected, so there is no current reference to depart from. The
-    # parked model's inputs were gone when it was parked; their return alone brings it back.
+    # parked model's inputs were gone when it was parked, and the new regime's were far outside
+    # their range: their return alone brings it back.
     stream = Stream(make(reference_size=500)).run(1000)
     stream.run(300, scale=100.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
     rollback, promotion = stream.decisions
@@ -426,14 +427,14 @@ def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_th
     assert back_at + 100 < promotion.at + 500  # the new reference is not complete yet
     recall = stream.decisions[-1]
     assert (recall.action, recall.restore, recall.target) == ("resume", rollback.restore, "learning")
-    assert f"come from the regime of {rollback.restore}" in recall.reason
+    assert f"come from the regime of {rollback.restore}, and the new regime's inputs had numbers far" in recall.reason
     assert recall.at - back_at <= 75 and recall.catch_up[0] >= back_at
     assert stream.guard.data.ready  # compared with the recalled regime's reference again
 
 
 def test_a_lasting_moderate_shift_is_not_taken_for_the_old_inputs_back_while_the_new_reference_is_collected():
     # 40 events of features with twice their spread pass for the old regime's now and then (a match
-    # needs only that chance could give them); they do not depart from the new regime's first.
+    # needs only that chance could give them), and none is far outside its range.
     stream = Stream(make(reference_size=1000)).run(1200)
     stream.run(300, scale=2.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
     assert [d.action for d in stream.decisions] == ["rollback", "promote"] and stream.guard.parked[0].away
