@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drift.contest import Contest, at_baseline
-from drift.data import DataDriftDetector
+from drift.data import MATCH_MIN_EVENTS, DataDriftDetector
 from drift.decisions import Mode
 from drift.history import VERIFY_MIN, Replay
 from drift.reference import Reference
@@ -147,14 +147,15 @@ class ParkedModels:
     def _recognise_while_collecting(self, data: DataDriftDetector, since: int) -> tuple[str, dict] | None:
         """While a new reference is collected (after a promotion) there is none to depart from:
         a model parked while its regime's inputs were gone (`away`) is recognised when the new
-        regime's inputs held numbers far outside its range (a unit change, say) and the latest
-        ones match it again: a short incident that ends soon after a promotion. A moderate shift
-        is left to the new reference: 40 events rarely tell it from none."""
+        regime's inputs held numbers far outside its range, in at least as many kept events as a
+        regime is recognised on (a unit change, say; not a few outliers), and the latest ones
+        match it again: a short incident that ends soon after a promotion. A moderate shift is
+        left to the new reference: 40 events rarely tell it from none."""
         first = data.collecting_since
         if first is None:
             return None
-        candidates = [p for p in self.by_inputs
-                      if p.away and any(i < since for i in data.far_outside(p.reference, first))]
+        candidates = [p for p in self.by_inputs if p.away and sum(
+            i < since for i in data.far_outside(p.reference, first)) >= MATCH_MIN_EVENTS]
         return self._matching(data, since, candidates)
 
     @staticmethod
