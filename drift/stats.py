@@ -57,18 +57,6 @@ def mcnemar_p(b: int, c: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
-def paired_sign_p(differences: Sequence[float]) -> float:
-    """Two-sided p-value that paired differences are centred on zero (sign test, ties dropped).
-
-    Used for regressors: the differences of absolute errors of two models on the same events.
-    Robust to the heavy tails that absolute errors have.
-    """
-    d = np.asarray(differences, dtype=float)
-    positive = int(np.count_nonzero(d > 0))
-    negative = int(np.count_nonzero(d < 0))
-    return mcnemar_p(positive, negative)
-
-
 def rate_above_p(errors: int, n: int, baseline: float) -> float:
     """One-sided p-value that an error rate of `errors / n` is above `baseline` (normal approximation).
 
@@ -92,8 +80,7 @@ def chance_rate(rate: float, n: int) -> float:
         return rate
     tail = 0.0
     for k in range(n, -1, -1):  # exact binomial upper tail, from the top down
-        tail += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-                         + k * math.log(rate) + (n - k) * math.log1p(-rate))
+        tail += math.exp(_log_comb(n, k) + k * math.log(rate) + (n - k) * math.log1p(-rate))
         if tail >= CHANCE:
             return k / n
     return 0.0
