@@ -22,6 +22,7 @@ The hot path only appends; every `check_every` events the batch is binned and co
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,11 +32,12 @@ import numpy as np
 from drift.reference import (MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, build_reference,
                              chance_psi)
 from drift.reference import psi  # noqa: F401  (part of this module's API: tests and callers use it)
-from drift.stats import Z_CHANCE, chance_rate, change_point, rate_at_psi
+from drift.stats import CHANCE, Z_CHANCE, chance_rate, change_point, rate_at_psi
 
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
 _Z_MATCH = 3.0  # a window of the same regime exceeds this limit once in a thousand
 MATCH_MIN_EVENTS = 40  # fewest events a regime is recognised on
+FAR_MATCH_EVENTS = 10  # fewest, when every one of them is far outside the current regime's range
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,40 @@ class DataDriftDetector:
         lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
         far = ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
         return [index for (index, _), out in zip(events, far) if out]
+
+    def far_run(self, reference: Reference, at_least: int) -> int | None:
+        """The index of the first of the latest kept events that all lie far outside `reference`'s
+        range (`far_outside`), if at least `at_least` of them do; else None.
+
+        From one regime, an event lands that far outside the range of a reference of 1,000 of its
+        events about never (fewer than one in a thousand land outside it at all): a run of them
+        says the regime has ended, as surely as a PSI over 40 events (a x100 unit change begins)."""
+        flags = self._far_flags(reference)
+        run = _trailing(flags, True)
+        return flags[-run][0] if run >= at_least else None
+
+    def near_run(self, reference: Reference, at_least: int) -> int | None:
+        """The index of the first of the latest kept events that all lie near `reference`'s range
+        (not far outside it), if at least `at_least` of them do and the events before them in the
+        window lay far outside it so often that chance gives such a run once in a billion times.
+
+        The other side of `far_run`: the events of the current regime were far outside an earlier
+        regime's range, and the latest ones are back in it (a x100 unit change ends)."""
+        flags = self._far_flags(reference)
+        run = _trailing(flags, False)
+        before = len(flags) - run
+        if run < at_least or before < MATCH_MIN_EVENTS:
+            return None
+        near_rate = (before - sum(far for _, far in flags[:before]) + 1) / (before + 2)  # never 0
+        return flags[-run][0] if run * math.log(near_rate) < math.log(CHANCE) else None
+
+    def _far_flags(self, reference: Reference) -> list[tuple[int, bool]]:
+        """(index, far outside `reference`'s range) of the latest `window` kept valid events."""
+        events = self._indexed_since(None)[-self.window:]
+        if not events:
+            return []
+        far = set(self.far_outside(reference, events[0][0]))
+        return [(index, index in far) for index, _ in events]
 
     def first_alike(self, reference: Reference, since: int) -> int:
         """`since`, or the index after the last kept event from `since` on that is far outside
@@ -474,3 +510,11 @@ class _Tail:
 
     def last(self, n: int) -> np.ndarray:
         return self._buffer[self._end - min(n, len(self)):self._end]
+
+
+def _trailing(flags: list[tuple[int, bool]], value: bool) -> int:
+    """How many of the last flags equal `value`, in a row."""
+    run = 0
+    while run < len(flags) and flags[-1 - run][1] is value:
+        run += 1
+    return run

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drift.contest import Contest, at_baseline
-from drift.data import MATCH_MIN_EVENTS, DataDriftDetector
+from drift.data import FAR_MATCH_EVENTS, MATCH_MIN_EVENTS, DataDriftDetector
 from drift.decisions import Mode
 from drift.history import VERIFY_MIN, Replay
 from drift.reference import Reference
@@ -144,6 +144,26 @@ class ParkedModels:
             return None
         return self._matching(data, since, candidates)
 
+    def recognise_far(self, data: DataDriftDetector) -> tuple[int, str, dict] | None:
+        """Without an alarm, sooner than `recognise`: at least `FAR_MATCH_EVENTS` latest inputs in
+        a row lie far outside the current reference's range (`DataDriftDetector.far_run`), or back
+        near a parked regime's range after the current regime's events lay far outside it
+        (`near_run`; also while a new reference is collected), and match that parked regime. Where that run begins, the model's snapshot
+        and the evidence; None: no such run, or no parked regime matches it."""
+        current, candidates = data.snapshot_reference(), self.by_inputs
+        if not candidates:
+            return None
+        ended = data.far_run(current, FAR_MATCH_EVENTS) if current is not None else None
+        for parked in candidates:
+            since = ended if ended is not None else data.near_run(parked.reference, FAR_MATCH_EVENTS)
+            if since is None:
+                continue
+            known = self._matching(data, since, [parked], min_events=FAR_MATCH_EVENTS)
+            if known is not None:
+                run = "far_outside_current" if ended is not None else "back_near_parked"
+                return since, known[0], {**known[1], "run": run}
+        return None
+
     def _recognise_while_collecting(self, data: DataDriftDetector, since: int) -> tuple[str, dict] | None:
         """While a new reference is collected (after a promotion) there is none to depart from:
         a model parked while its regime's inputs were gone (`away`) is recognised when the new
@@ -159,10 +179,11 @@ class ParkedModels:
         return self._matching(data, since, candidates)
 
     @staticmethod
-    def _matching(data: DataDriftDetector, since: int, candidates: list[Parked]) -> tuple[str, dict] | None:
+    def _matching(data: DataDriftDetector, since: int, candidates: list[Parked],
+                  min_events: int = MATCH_MIN_EVENTS) -> tuple[str, dict] | None:
         for parked in candidates:
             # An onset estimated a few events early lets the other regime's last events in.
-            match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since))
+            match, evidence = data.matches(parked.reference, data.first_alike(parked.reference, since), min_events)
             if match:
                 return parked.snapshot, {"inputs": evidence}
         return None

@@ -306,6 +306,38 @@ def test_events_far_outside_the_reference_range_are_found_for_catch_ups():
     assert detector.first_alike(reference, since=1000) == 1102 and detector.first_alike(reference, 1150) == 1150
 
 
+def test_a_run_of_events_far_outside_one_range_or_back_near_another_marks_where_a_regime_ended():
+    # After 3,000 events of regime B (A with "gauss" x100), A is back at 6000.
+    detector, regime_a, reference_a, reference_b = two_regimes(seed=27)
+    assert detector.far_run(reference_b, at_least=10) is None  # B's events are in B's range
+    assert detector.near_run(reference_a, at_least=10) is None  # and most lie far outside A's
+    feed(detector, regime_a[:9], start=6000)
+    assert detector.near_run(reference_a, at_least=10) is None  # 9 events: fewer than asked
+    feed(detector, regime_a[9:12], start=6009)
+    # B's events lay far outside A's range about always: 12 near it in a row are no chance
+    assert detector.near_run(reference_a, at_least=10) == 6000
+    # A's events do not land far outside B's range (they are small numbers inside it)
+    assert detector.far_run(reference_b, at_least=10) is None
+
+    # The other way: from A to B, whose events lie far outside A's range (a reference of 1,000).
+    feed(detector, regime_a[12:300], start=6012)
+    feed(detector, [{**x, "gauss": x["gauss"] * 100} for x in regime_a[300:312]], start=6300)
+    assert detector.far_run(reference_a, at_least=10) == 6300
+    assert detector.far_run(reference_a, at_least=20) is None
+
+
+def test_a_run_back_near_a_range_tells_only_if_the_events_before_it_were_far_outside_it_often():
+    # Regime B is A with five times the spread of "gauss": few of its events lie far outside A's
+    # range (beyond it by its width), so 12 events near it in a row could come from B by chance.
+    regime_a = stationary(seed=29, n=1012)
+    detector = DataDriftDetector()
+    feed(detector, regime_a[:1000])
+    reference_a = detector.snapshot_reference()
+    feed(detector, [{**x, "gauss": 20 + (x["gauss"] - 20) * 5} for x in stationary(seed=30, n=400)], start=1000)
+    feed(detector, regime_a[1000:], start=1400)
+    assert detector.near_run(reference_a, at_least=10) is None
+
+
 def test_a_parked_regime_is_recognised_even_if_the_onset_lets_in_a_few_events_of_the_other():
     from drift.regimes import ParkedModels
 

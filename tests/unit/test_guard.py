@@ -416,8 +416,8 @@ def test_the_inputs_of_a_parked_regime_bring_its_model_back_before_any_alarm():
 def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_they_were_gone():
     # A short x100 incident the candidate won (it learned it): the incident ends while the new
     # reference is still being collected, so there is no current reference to depart from. The
-    # parked model's inputs were gone when it was parked, and the new regime's were far outside
-    # their range: their return alone brings it back.
+    # new regime's inputs lay far outside the parked model's range, and the latest are back near
+    # it: a run of them brings it back, before the 40 events a match by PSI asks.
     stream = Stream(make(reference_size=500)).run(1000)
     stream.run(300, scale=100.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
     rollback, promotion = stream.decisions
@@ -427,9 +427,28 @@ def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_th
     assert back_at + 100 < promotion.at + 500  # the new reference is not complete yet
     recall = stream.decisions[-1]
     assert (recall.action, recall.restore, recall.target) == ("resume", rollback.restore, "learning")
-    assert f"come from the regime of {rollback.restore}, and the new regime's inputs had numbers far" in recall.reason
-    assert recall.at - back_at <= 75 and recall.catch_up[0] >= back_at
+    assert f"come from the regime of {rollback.restore}, and are back near its range" in recall.reason
+    assert recall.at - back_at < 40 and recall.catch_up[0] >= back_at
     assert stream.guard.data.ready  # compared with the recalled regime's reference again
+
+
+def test_a_parked_regime_whose_inputs_lie_far_outside_the_current_range_comes_back_on_a_short_run():
+    # x100, then back to x1 (the x100 model is parked with its reference), then x100 again: a run
+    # of events far outside the x1 reference's range, matching the parked x100 regime, recalls it
+    # before the 40 events a match by PSI asks, and it catches up from where the run began.
+    stream = Stream(make()).run(1000)
+    stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    stream.run(1500, scale=100.0, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    stream.run(1500, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    assert [d.action for d in stream.decisions] == ["rollback", "promote", "resume"]
+    x100 = stream.decisions[-1].park[0]
+    back_at = stream.index
+    stream.run(100, scale=100.0, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    recall = stream.decisions[-1]
+    assert (recall.action, recall.restore, recall.target) == ("resume", x100, "learning")
+    assert f"come from the regime of {x100}, and lie far outside the current one's range" in recall.reason
+    assert recall.at - back_at < 40 and recall.evidence["run"] == "far_outside_current"
+    assert back_at <= recall.catch_up[0] < back_at + 10
 
 
 def test_a_lasting_moderate_shift_is_not_taken_for_the_old_inputs_back_while_the_new_reference_is_collected():
@@ -478,11 +497,12 @@ def test_a_harmless_shift_of_the_inputs_goes_on_with_the_candidate_unless_it_did
 
 def test_a_concept_alarm_on_the_inputs_of_a_parked_regime_brings_its_model_back_within_the_quarantine():
     stream = Stream(make()).run(1000)
-    stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
+    stream.run(300, scale=5.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
     parked = stream.guard.parked[0].snapshot
-    stream.run(1500, scale=100.0, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
+    stream.run(1500, scale=5.0, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
     switch = stream.index
-    # The old inputs come back, and the live model errs on them: the error detector fires first.
+    # The old inputs come back, and the live model errs on them: the error detector fires first
+    # (x5: few of the new regime's inputs were far outside the old range, so no run of them tells).
     stream.run(100, error=0.6, shadow=lambda loss: {n: loss for n in stream.guard.challengers})
     rollback, back = stream.decisions[-2:]
     assert rollback.action == "rollback" and rollback.evidence["alarm"]["kind"] == "concept"
