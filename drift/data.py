@@ -203,11 +203,6 @@ class DataDriftDetector:
                         limit=float(limits[worst]), reference=[reference.start, reference.end])
         return psi_per_feature, limits, evidence
 
-    @property
-    def collecting_since(self) -> int | None:
-        """While a reference is collected: the index of its first event (None: none yet, or not collecting)."""
-        return self._collected[0][0] if not self.ready and self._collected else None
-
     def latest(self, n: int) -> int | None:
         """The index of the `n`-th latest kept valid event (pending included); None: fewer kept."""
         events = self._indexed_since(None)

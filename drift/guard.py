@@ -92,7 +92,8 @@ class Guard(QuarantineResolution, RegimeRecall):
         self._auto_rollbacks: deque[int] = deque()
         self.losses = LossHistory(s.lookback)  # while learning: the baseline, and alarm verification
         # After the data reference changes, the recent window still holds the other regime's
-        # inputs: data alarms wait until it has filled with events compared on the new terms.
+        # inputs: data alarms wait until it has filled with events compared on the new terms (a
+        # run of events that tells a regime's return does not: `ParkedModels.recognise_far`).
         self._data_quiet_until = -1
         self._checks_seen = 0
         self._learning_since = 0
@@ -149,7 +150,7 @@ class Guard(QuarantineResolution, RegimeRecall):
         if self.mode is Mode.LEARNING:
             if alarms:
                 return self._on_alarm(index, alarms[0].to_dict(), onset=min(a.onset for a in alarms))
-            return self._regime_returns(index) if checked and index >= self._data_quiet_until else []
+            return self._regime_returns(index, quiet=index < self._data_quiet_until) if checked else []
         q = self.quarantine
         if q is None:
             return []
@@ -312,8 +313,7 @@ class Guard(QuarantineResolution, RegimeRecall):
             # The snapshot it was restored from, not the caught-up model: an onset estimated a few
             # events late makes the catch-up learn them, and a few x100 events ruin a linear model.
             park = (q.restored,)
-            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs,
-                             away=self._inputs_gone())
+            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs)
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,
@@ -348,13 +348,6 @@ class Guard(QuarantineResolution, RegimeRecall):
         (or never end) do."""
         if q.started in self._auto_rollbacks:
             self._auto_rollbacks.remove(q.started)
-
-    def _inputs_gone(self) -> bool:
-        """Does the latest data window depart from the current reference as far as an alarm asks?
-        (A concept change on the same inputs never does: chance reaches that once in a billion.)"""
-        reference = self._reference()
-        since = self.data.latest(self.settings.data_window) if reference is not None else None
-        return since is not None and self.data.departs(reference, since)[0]
 
     def _reference(self):
         """The input reference of the current regime, to park with its model (None: not watched)."""

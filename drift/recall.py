@@ -69,11 +69,12 @@ class RegimeRecall:
         return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index),
                                 reason=f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back")
 
-    def _regime_returns(self, index: int) -> list[Decision]:
+    def _regime_returns(self, index: int, quiet: bool = False) -> list[Decision]:
         """While learning, at a data check: do the latest inputs come from a parked model's regime,
-        and depart from the current one as far as an alarm asks (or, on fewer events, lie all far
-        outside its range)? Then that model comes back now, without waiting for an alarm (whose
-        window of `data_window` events must fill, on two checks)."""
+        and depart from the current one as far as an alarm asks (or, on fewer events, make a run
+        that tells: `ParkedModels.recognise_far`)? Then that model comes back now, without waiting
+        for an alarm (whose window of `data_window` events must fill, on two checks). While the
+        data checks are `quiet` (the window still holds another regime's events) only a run tells."""
         if not self.parked.by_inputs:
             return []
         far = self.parked.recognise_far(self.data)
@@ -81,14 +82,15 @@ class RegimeRecall:
             since, snapshot, evidence = far
             why = ("lie far outside the current one's range" if evidence["run"] == "far_outside_current" else
                    "are back near its range, where the current one's lay far outside it")
+        elif quiet:
+            return []
         else:
             since = self.data.latest(MATCH_MIN_EVENTS)
             known = self.parked.recognise(self.data, since, alarm_level=True) if since is not None else None
             if known is None:
                 return []
             snapshot, evidence = known
-            why = ("depart from the current one as far as an alarm asks" if self.data.ready else
-                   "the new regime's inputs had numbers far outside its range")
+            why = "depart from the current one as far as an alarm asks"
         return [self._bring_back(index, snapshot, {"onset": since, **evidence}, replaced=self.last_good(since),
                                  reason=f"the inputs since event {since} come from the regime of {snapshot}, and "
                                         f"{why}: that regime is back", catch_up=(since, index + 1))]

@@ -88,7 +88,6 @@ class Parked:
     reference: Reference | None  # the data detector's reference for that regime
     parked_at: int
     by_inputs: bool = True  # its regime's inputs alone bring it back (else only a contest does)
-    away: bool = False  # its regime's inputs were gone when it was parked (at a promotion)
 
 
 class ParkedModels:
@@ -112,9 +111,8 @@ class ParkedModels:
         """Their names as shadow models: "parked:<snapshot>"."""
         return [f"parked:{p.snapshot}" for p in self.models]
 
-    def park(self, snapshot: str, reference: Reference | None, at: int, *, by_inputs: bool = True,
-             away: bool = False) -> None:
-        parked = Parked(snapshot, reference, at, by_inputs, away)
+    def park(self, snapshot: str, reference: Reference | None, at: int, *, by_inputs: bool = True) -> None:
+        parked = Parked(snapshot, reference, at, by_inputs)
         self.models = [p for p in self.models if p.snapshot != snapshot] + [parked]
         del self.models[: -self.most]
 
@@ -134,11 +132,11 @@ class ParkedModels:
         from the current reference's: its snapshot and the evidence (`DataDriftDetector.matches`).
 
         With `alarm_level` (no alarm has fired: the guard asks on its own) they must also depart
-        from the current reference as far as an alarm asks (`DataDriftDetector.departs`)."""
+        from the current reference as far as an alarm asks (`DataDriftDetector.departs`). None
+        while a new reference is collected (after a promotion): only a run tells then
+        (`recognise_far`), because 40 events rarely tell a moderate shift from none."""
         current, candidates = data.snapshot_reference(), self.by_inputs
-        if current is None:
-            return self._recognise_while_collecting(data, since)
-        if not candidates or data.matches(current, since)[0]:
+        if current is None or not candidates or data.matches(current, since)[0]:
             return None
         if alarm_level and not data.departs(current, since)[0]:
             return None
@@ -148,8 +146,9 @@ class ParkedModels:
         """Without an alarm, sooner than `recognise`: at least `FAR_MATCH_EVENTS` latest inputs in
         a row lie far outside the current reference's range (`DataDriftDetector.far_run`), or back
         near a parked regime's range after the current regime's events lay far outside it
-        (`near_run`; also while a new reference is collected), and match that parked regime. Where that run begins, the model's snapshot
-        and the evidence; None: no such run, or no parked regime matches it."""
+        (`near_run`; also while a new reference is collected), and match that parked regime.
+        Where that run begins, the model's snapshot and the evidence; None: no such run, or no
+        parked regime matches it."""
         current, candidates = data.snapshot_reference(), self.by_inputs
         if not candidates:
             return None
@@ -163,20 +162,6 @@ class ParkedModels:
                 run = "far_outside_current" if ended is not None else "back_near_parked"
                 return since, known[0], {**known[1], "run": run}
         return None
-
-    def _recognise_while_collecting(self, data: DataDriftDetector, since: int) -> tuple[str, dict] | None:
-        """While a new reference is collected (after a promotion) there is none to depart from:
-        a model parked while its regime's inputs were gone (`away`) is recognised when the new
-        regime's inputs held numbers far outside its range, in at least as many kept events as a
-        regime is recognised on (a unit change, say; not a few outliers), and the latest ones
-        match it again: a short incident that ends soon after a promotion. A moderate shift is
-        left to the new reference: 40 events rarely tell it from none."""
-        first = data.collecting_since
-        if first is None:
-            return None
-        candidates = [p for p in self.by_inputs if p.away and sum(
-            i < since for i in data.far_outside(p.reference, first)) >= MATCH_MIN_EVENTS]
-        return self._matching(data, since, candidates)
 
     @staticmethod
     def _matching(data: DataDriftDetector, since: int, candidates: list[Parked],
