@@ -37,7 +37,7 @@ from drift.stats import CHANCE, Z_CHANCE, chance_rate, change_point, rate_at_psi
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
 _Z_MATCH = 3.0  # a window of the same regime exceeds this limit once in a thousand
 MATCH_MIN_EVENTS = 40  # fewest events a regime is recognised on
-FAR_MATCH_EVENTS = 10  # fewest, when every one of them is far outside the current regime's range
+FAR_MATCH_EVENTS = 10  # fewest, on a run that tells a regime has ended (`far_run`, `near_run`)
 
 
 @dataclass(frozen=True)
@@ -229,8 +229,10 @@ class DataDriftDetector:
         range (`far_outside`), if at least `at_least` of them do; else None.
 
         From one regime, an event lands that far outside the range of a reference of 1,000 of its
-        events about never (fewer than one in a thousand land outside it at all): a run of them
-        says the regime has ended, as surely as a PSI over 40 events (a x100 unit change begins)."""
+        events about never (about two in a thousand land outside it at all): a run of them says
+        the regime has ended, as surely as a PSI over 40 events (a x100 unit change begins)."""
+        if self._latest_far(reference, at_least) < at_least:  # the usual answer, on few events
+            return None
         flags = self._far_flags(reference)
         run = _trailing(flags, True)
         return flags[-run][0] if run >= at_least else None
@@ -242,6 +244,8 @@ class DataDriftDetector:
 
         The other side of `far_run`: the events of the current regime were far outside an earlier
         regime's range, and the latest ones are back in it (a x100 unit change ends)."""
+        if self._latest_far(reference, at_least) != 0:  # the usual answer, on few events
+            return None
         flags = self._far_flags(reference)
         run = _trailing(flags, False)
         before = len(flags) - run
@@ -249,6 +253,12 @@ class DataDriftDetector:
             return None
         near_rate = (before - sum(far for _, far in flags[:before]) + 1) / (before + 2)  # never 0
         return flags[-run][0] if run * math.log(near_rate) < math.log(CHANCE) else None
+
+    def _latest_far(self, reference: Reference, n: int) -> int:
+        """How many of the latest `n` kept valid events lie far outside `reference`'s range (-1:
+        fewer than `n` kept)."""
+        first = self.latest(n)
+        return -1 if first is None else len(self.far_outside(reference, first))
 
     def _far_flags(self, reference: Reference) -> list[tuple[int, bool]]:
         """(index, far outside `reference`'s range) of the latest `window` kept valid events."""
