@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from drift.stats import CHANCE, Z_CHANCE, chance_rate, change_point, rate_at_psi
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
 _Z_MATCH = 3.0  # a window of the same regime exceeds this limit once in a thousand
 MATCH_MIN_EVENTS = 40  # fewest events a regime is recognised on
+_FAR_MEMO_REFERENCES = 8  # references whose far-outside flags are remembered (parked ones, the current)
 FAR_MATCH_EVENTS = 10  # fewest, on a run that tells a regime has ended (`far_run`, `near_run`)
 
 
@@ -101,7 +103,14 @@ class DataDriftDetector:
         self._events = _Tail(self._history, 2, np.int64)  # (index, invalid) of every event
         self._valid_seen = 0
         self.checks = 0  # how many checks have run: a caller can tell that the state moved on
+        self._far_memo: dict[int, tuple[Reference, dict[int, bool]]] = {}  # see `far_outside`
         self._forget_reference()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_far_memo": {}}  # a cache: not part of a snapshot
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_far_memo": {}, **state})  # snapshots from before the cache
 
     # -- the hot path ----------------------------------------------------------------------------
 
@@ -205,8 +214,8 @@ class DataDriftDetector:
 
     def latest(self, n: int) -> int | None:
         """The index of the `n`-th latest kept valid event (pending included); None: fewer kept."""
-        events = self._indexed_since(None)
-        return events[-n][0] if len(events) >= n else None
+        events = self._latest_events(n)
+        return events[0][0] if len(events) == n else None
 
     def far_outside(self, reference: Reference, since: int) -> list[int]:
         """Indices of the kept events from `since` on with a number far outside `reference`'s range
@@ -215,14 +224,38 @@ class DataDriftDetector:
         Catch-ups use it: a model learns kept events up to or since an onset, the onset is an
         estimate, and a few events of a x1000 incident on the wrong side of it ruin a linear model.
         """
-        numeric = [f for f in reference.features if f.kind != "categorical"]
         events = self._indexed_since(since)
-        if not numeric or not events:
-            return []
-        values, _ = _as_numbers([[x.get(f.name) for f in numeric] for _, x in events], len(numeric))
-        lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
-        far = ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
-        return [index for (index, _), out in zip(events, far) if out]
+        flags = self._far_flags_of(reference, events)
+        return [index for index, _ in events if flags[index]]
+
+    def _far_flags_of(self, reference: Reference, events: list[tuple[int, dict]]) -> dict[int, bool]:
+        """Index -> far outside `reference`'s range, for `events` (and others seen before).
+
+        Remembered per reference (they are immutable) for the kept events: every data check asks
+        it of the latest window, for the current reference and each parked one, and 25 events are
+        new since the last check."""
+        memo = self._far_memo.get(id(reference))
+        if memo is None or memo[0] is not reference:
+            if len(self._far_memo) >= _FAR_MEMO_REFERENCES:
+                del self._far_memo[next(iter(self._far_memo))]  # the one remembered first
+            memo = self._far_memo[id(reference)] = (reference, {})
+        flags = memo[1]
+        new = [(index, x) for index, x in events if index not in flags]
+        if not new:
+            return flags
+        numeric = [f for f in reference.features if f.kind != "categorical"]
+        if numeric:
+            values, _ = _as_numbers([[x.get(f.name) for f in numeric] for _, x in new], len(numeric))
+            lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
+            far = ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
+        else:
+            far = [False] * len(new)
+        flags.update(zip((index for index, _ in new), map(bool, far)))
+        if len(flags) > 2 * (self._history + self.check_every):  # forget events no longer kept
+            kept = self._recent_index[0] if self._recent_index else new[0][0]
+            for index in [i for i in flags if i < kept]:
+                del flags[index]
+        return flags
 
     def far_run(self, reference: Reference, at_least: int) -> int | None:
         """The index of the first of the latest kept events that all lie far outside `reference`'s
@@ -257,16 +290,17 @@ class DataDriftDetector:
     def _latest_far(self, reference: Reference, n: int) -> int:
         """How many of the latest `n` kept valid events lie far outside `reference`'s range (-1:
         fewer than `n` kept)."""
-        first = self.latest(n)
-        return -1 if first is None else len(self.far_outside(reference, first))
+        events = self._latest_events(n)
+        if len(events) < n:
+            return -1
+        flags = self._far_flags_of(reference, events)
+        return sum(flags[index] for index, _ in events)
 
     def _far_flags(self, reference: Reference) -> list[tuple[int, bool]]:
         """(index, far outside `reference`'s range) of the latest `window` kept valid events."""
-        events = self._indexed_since(None)[-self.window:]
-        if not events:
-            return []
-        far = set(self.far_outside(reference, events[0][0]))
-        return [(index, index in far) for index, _ in events]
+        events = self._latest_events(self.window)
+        flags = self._far_flags_of(reference, events)
+        return [(index, flags[index]) for index, _ in events]
 
     def first_alike(self, reference: Reference, since: int) -> int:
         """`since`, or the index after the last kept event from `since` on that is far outside
@@ -279,6 +313,15 @@ class DataDriftDetector:
         if since is None:
             return [x for _, x in self._indexed_since(None)[-self.window:]]
         return [x for _, x in self._indexed_since(since)]
+
+    def _latest_events(self, n: int) -> list[tuple[int, dict]]:
+        """(index, x) of the latest `n` kept valid events (pending included), oldest first."""
+        events = [(i, x) for i, x in zip(self._pending_index, self._pending_x) if x is not None][-n:]
+        more = n - len(events)
+        if more > 0:
+            recent = list(islice(zip(reversed(self._recent_index), reversed(self._recent_x)), more))
+            events = recent[::-1] + events
+        return events
 
     def _indexed_since(self, since: int | None) -> list[tuple[int, dict]]:
         """(index, x) of the kept valid events (pending included) from index `since` on (None: all)."""

@@ -324,6 +324,10 @@ def test_a_run_of_events_far_outside_one_range_or_back_near_another_marks_where_
     feed(detector, [{**x, "gauss": x["gauss"] * 100} for x in regime_a[300:312]], start=6300)
     assert detector.far_run(reference_a, at_least=10) == 6300
     assert detector.far_run(reference_a, at_least=20) is None
+    # The flags these answers remember per reference are a cache: a snapshot does not carry them,
+    # and a restored detector gives the same answers.
+    copy = pickle.loads(pickle.dumps(detector))
+    assert copy._far_memo == {} and copy.far_run(reference_a, at_least=10) == 6300
 
 
 def test_a_run_back_near_a_range_tells_only_if_the_events_before_it_were_far_outside_it_often():
