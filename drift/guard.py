@@ -161,7 +161,7 @@ class Guard(QuarantineResolution, RegimeRecall):
         known = self._known_regime(q.onset, replay=None)
         if known is not None:
             snapshot, evidence, why = known
-            return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
+            return [self._bring_back(index, snapshot, evidence, replaced=q.restored_model,
                                      reason=f"{why}: that regime is back", catch_up=(q.onset, index + 1))]
         back = self.data.in_reference()
         q.inputs_checked(back, index)
@@ -201,8 +201,19 @@ class Guard(QuarantineResolution, RegimeRecall):
     # -- snapshots ---------------------------------------------------------------------------
 
     def snapshot_taken(self, snapshot: str, events: int) -> None:
-        """Every snapshot the loop writes is a possible restore point (if taken while learning)."""
+        """Every snapshot the loop writes is a possible restore point (if taken while learning);
+        one taken in quarantine holds the restored model as caught up, to park it by."""
         self.restore_points.add(snapshot, events, self.mode)
+        q = self.quarantine
+        if self.mode is Mode.QUARANTINE and q is not None and not q.restore_failed:
+            q.frozen = snapshot
+
+    def restore_failed(self) -> None:
+        """The loop could not load the model a rollback restored: the live model in this
+        quarantine's snapshots is not that one, so it is parked by its restore point (which fails
+        to load again, loudly, rather than a model of the incident coming back as the old one)."""
+        if self.quarantine is not None:
+            self.quarantine.restore_failed, self.quarantine.frozen = True, None
 
     def last_good(self, before: int) -> str | None:
         """The newest snapshot taken while learning that has learned nothing from event `before` on."""
@@ -217,8 +228,8 @@ class Guard(QuarantineResolution, RegimeRecall):
     def protected(self, now: int) -> set[str]:
         """Snapshots retention must keep: possible restore points, the restored one, parked ones."""
         keep = {p.snapshot for p in self.parked} | self.restore_points.needed(now)
-        if self.quarantine is not None and self.quarantine.restored:
-            keep.add(self.quarantine.restored)
+        if self.quarantine is not None:
+            keep |= {self.quarantine.restored, self.quarantine.frozen} - {None}
         return keep
 
     # -- operator commands (manual always wins) ----------------------------------------------
@@ -293,10 +304,13 @@ class Guard(QuarantineResolution, RegimeRecall):
         evidence = {"alarm": alarm, "onset": onset, "baseline_loss": baseline, "restored": restore}
         # The events between the snapshot and the onset came before the change: the restored model
         # (and so the candidate, its copy) learns them again, as if the snapshot were taken there.
-        # Only those learned when they came: none from before the latest return to learning.
+        # Only those learned when they came: none from before the latest return to learning. The
+        # candidate (its copy) and the fresh model learn the rest up to now: the new regime's events.
+        first = max(point.events, self._learning_since)
+        catch_up = self._before_onset(first, onset)
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
-                             restore=restore, candidate="start",
-                             catch_up=self._before_onset(max(point.events, self._learning_since), onset))]
+                             restore=restore, candidate="start", catch_up=catch_up,
+                             shadow_catch_up=(max(catch_up[1], first), index + 1))]
 
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far
@@ -310,10 +324,9 @@ class Guard(QuarantineResolution, RegimeRecall):
         q = self.quarantine
         park = ()
         if q.restored is not None:
-            # The snapshot it was restored from, not the caught-up model: an onset estimated a few
-            # events late makes the catch-up learn them, and a few x100 events ruin a linear model.
-            park = (q.restored,)
-            self.parked.park(q.restored, self._reference(), index, by_inputs=recall_by_inputs)
+            # As caught up: its catch-up stopped before any event far outside the inputs' range.
+            park = (q.restored_model,)
+            self.parked.park(q.restored_model, self._reference(), index, by_inputs=recall_by_inputs)
         self._not_flapping(q)
         self.quarantine = None
         decision = self._decide(index, "promote", trigger, Mode.LEARNING, reason, evidence,

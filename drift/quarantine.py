@@ -34,6 +34,17 @@ class Quarantine:
     limit_reached: bool = False
     inputs_moved: bool = False  # the inputs left the reference during this quarantine
     back_since: int | None = None  # the check that found them back at the reference (and since)
+    # The newest snapshot taken in this quarantine: its live model is the restored one as caught up
+    # (frozen since). None if the loop could not load the restored model (`Guard.restore_failed`).
+    frozen: str | None = None
+    restore_failed: bool = False
+
+    @property
+    def restored_model(self) -> str | None:
+        """The snapshot to park the restored model by: the one that holds it as caught up (the
+        events between its restore point and the onset: up to a snapshot interval of them), else
+        its restore point."""
+        return self.frozen or self.restored
 
     def inputs_checked(self, back: bool, index: int) -> None:
         """A data check at event `index` ran: note whether the inputs are `back` at the reference."""
@@ -90,12 +101,12 @@ class QuarantineResolution:
         if verdict == "candidate":
             return [self._promote(index, "the candidate beats the restored model: the world changed", evidence)]
         if verdict == "fresh":
-            return [self._promote(index, "a fresh model, trained only on the events since the rollback, beats "
+            return [self._promote(index, "a fresh model, trained only on the events since the onset, beats "
                                   "the restored model: the world changed", evidence, challenger="fresh")]
         if verdict.startswith("parked:"):
             snapshot = verdict.split(":", 1)[1]
             # It won on the events since the onset: they are its regime's, and it learns them.
-            return [self._bring_back(index, snapshot, evidence, replaced=q.restored,
+            return [self._bring_back(index, snapshot, evidence, replaced=q.restored_model,
                                      reason=f"a model of an earlier regime ({snapshot}) beats the restored one: "
                                             "that regime is back", catch_up=(q.onset, index + 1))]
         if verdict == "over":

@@ -110,6 +110,7 @@ class Control:
                 # The guard stays where it decided (frozen, so nothing bad is learned); say so loudly.
                 log.error("could not restore %s: %s; the live model stays as it is", decision.restore, exc)
                 snapshots["restore_failed"] = str(exc)
+                loop.guard.restore_failed()
             else:
                 loop.model = model
                 snapshots["restored"] = decision.restore
@@ -129,6 +130,10 @@ class Control:
         elif decision.candidate == "displace" and loop.model is not displaced:  # (not if the restore failed)
             loop.shadow["displaced"] = displaced  # it learns on in shadow (a probation)
         self._sync_shadows()
+        if decision.candidate == "start" and decision.shadow_catch_up:
+            decision.evidence["shadows_caught_up"] = {
+                name: loop.catch_up(*decision.shadow_catch_up, model=loop.shadow[name])
+                for name in ("candidate", "fresh") if name in loop.shadow}
         reason = "promotion" if decision.action == "promote" else ("rollback" if decision.restore else None)
         if reason is not None:
             snapshots[reason] = runner.snapshot(reason, restored_from=decision.restore).id

@@ -202,21 +202,26 @@ class Loop:
         except Exception:  # noqa: BLE001 - no verdict from this model; the guard decides without it
             return None
 
-    def catch_up(self, first: int, end: int) -> int:
-        """The live model learns the kept labeled events with index in [first, end); returns how many.
+    def catch_up(self, first: int, end: int, model=None) -> int:
+        """The live model (or `model`, a shadow) learns the kept labeled events with index in
+        [first, end); returns how many.
 
         A restored snapshot has not learned the good events between it and the onset of a change,
-        nor a recalled model the events of its regime since the onset; the guard names them.
+        nor a recalled model the events of its regime since the onset, nor a rollback's new shadow
+        models the events since the onset; the guard names them.
         """
+        live = model is None
+        model = self.model if live else model
         learned = 0
         for index, x, y in list(self.labeled_tail):
             if first <= index < end:
                 try:
-                    self.model.learn_one(x, y)
+                    model.learn_one(x, y)
                 except Exception:  # noqa: BLE001 - it failed when it came, too: dead-lettered then
                     continue
                 learned += 1
-        self.counters.learned += learned
+        if live:
+            self.counters.learned += learned
         return learned
 
     def _learn(self, record: Record, model, x: dict, y, live: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import orjson
 import pytest
@@ -14,6 +15,7 @@ from stream.backtest import FileSource, backtest
 from stream.cli import main
 from stream.config import Config
 from stream.scenarios import generate
+from stream.snapshots import SUFFIX, read_meta_unverified
 
 DESIGN_KEYS = {"events", "labeled", "invalid", "metric", "windows", "alarms", "decisions", "rollbacks", "learned"}
 # Keys the report carries beyond DESIGN.md; listed so that any change to the contract is deliberate.
@@ -236,22 +238,57 @@ def test_cli_backtest_with_a_bad_config_exits_2_naming_key_and_file(tmp_path, ev
     assert not out.exists()
 
 
-def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on():
+def taken_in_quarantine(directory, snapshot: str, rollback: dict, end: dict) -> bool:
+    """Was `snapshot` taken in the quarantine that `rollback` began and decision `end` ended? Its
+    live model is the one the rollback restored, as caught up, frozen there."""
+    meta = read_meta_unverified(Path(directory) / f"{snapshot}{SUFFIX}")
+    return meta.mode == "quarantine" and rollback["at"] < meta.events <= end["at"] + 1
+
+
+def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on(tmp_path):
     rng = random.Random(8)
     events = []
     for i in range(6000):
         x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1), "c": rng.gauss(0, 1) * (3 if i >= 3000 else 1)}
         events.append(orjson.dumps({"id": f"h{i}", "x": x, "y": x["a"] - x["b"] > 0}))
     result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
-                      window=500)
+                      window=500, snapshot_dir=tmp_path)
 
     rollback, accepted = result["decisions"]
     assert rollback["action"] == "rollback" and rollback["evidence"]["alarm"]["detector"] == "data:c"
     assert accepted["target"] == "learning" and "the inputs moved but" in accepted["reason"]
-    # the candidate goes on; the restored model is parked
-    assert accepted["action"] == "promote" and accepted["park"] == [rollback["snapshot"]]
+    # the candidate goes on; the restored model is parked, as caught up
+    assert accepted["action"] == "promote" and len(accepted["park"]) == 1
+    assert taken_in_quarantine(tmp_path, accepted["park"][0], rollback, accepted)
     assert [w["mode"] for w in result["windows"]][-2:] == ["learning", "learning"]
     assert result["windows"][-1]["metric"] > 0.95
+
+
+def test_a_harmless_shift_accepted_leaves_the_model_a_run_without_the_guard_would_have():
+    """The candidate learns the events between the onset and the alarm too (the rollback's
+    `shadow_catch_up`): promoted, it has learned every event, in order, like a model never
+    rolled back."""
+    rng = random.Random(8)
+    events = []
+    for i in range(4000):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1), "c": rng.gauss(0, 1) * (3 if i >= 2000 else 1)}
+        events.append(orjson.dumps({"id": f"h{i}", "x": x, "y": x["a"] - x["b"] + 0.2 * x["c"] > 0}))
+    live = {}
+    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
+                      window=500, on_event=lambda index, loop: live.update(model=loop.model))
+    unguarded = {}
+    backtest(events, config(model={"preset": "logistic_regression"}), guard=False, window=500,
+             on_event=lambda index, loop: unguarded.update(model=loop.model))
+
+    rollback, accepted = result["decisions"]
+    first, end = rollback["shadow_catch_up"]
+    assert first <= rollback["evidence"]["onset"] < rollback["at"] == end - 1
+    assert rollback["evidence"]["shadows_caught_up"] == {"candidate": end - first, "fresh": end - first}
+    assert accepted["action"] == "promote" and accepted["challenger"] == "candidate"
+    assert live["model"] is not unguarded["model"]
+    probes = [orjson.loads(event)["x"] for event in events[::97]]
+    assert [live["model"].predict_proba_one(x) for x in probes] == \
+        [unguarded["model"].predict_proba_one(x) for x in probes]  # exactly, not approximately
 
 
 def noisy_twice(n: int = 9000) -> list[bytes]:
@@ -307,7 +344,7 @@ def test_on_labeled_gets_the_loss_of_every_labeled_event_the_windows_are_made_of
         assert len(inside) == w["labeled"] and w["metric"] == pytest.approx(1 - sum(inside) / len(inside))
 
 
-def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_the_alarm():
+def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_the_alarm(tmp_path):
     # The loop's own replay (snapshots on disk, the kept labeled events) decides: no quarantine.
     rng = random.Random(5)
     events = []
@@ -315,16 +352,18 @@ def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_
         x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
         flipped = 6000 <= i < 13000  # long enough for the probation after the promotion to end
         events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": (x["a"] - x["b"] > 0) != flipped}))
-    report = backtest(events, config(snapshots={"every_events": 500}), window=1000)
+    report = backtest(events, config(snapshots={"every_events": 500}), window=1000, snapshot_dir=tmp_path)
     rollback, promotion, back = report["decisions"]
     assert (rollback["action"], promotion["action"], back["action"]) == ("rollback", "promote", "resume")
-    assert back["restore"] == rollback["restore"] and 13000 < back["at"] < 13050
+    # the restored model as caught up on the events between its restore point and the onset
+    assert back["restore"] == promotion["park"][0] and 13000 < back["at"] < 13050
+    assert taken_in_quarantine(tmp_path, back["restore"], rollback, promotion)
     assert "predicts the labeled events since the onset" in back["reason"]
     assert back["evidence"]["labels"]["worse"] <= 2 and back["catch_up"][0] >= 12990
     assert report["rollbacks"] == 1
 
 
-def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_it_displaced():
+def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_it_displaced(tmp_path):
     # Regime A's inputs come back, so A's parked model is recalled, but the labels follow the concept
     # learned meanwhile: the live model the recall displaced learned on in shadow, and goes on.
     rng = random.Random(7)
@@ -336,11 +375,12 @@ def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_
         y = x["a"] > 0 if i < 2000 else x["b"] > 0
         events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": y}))
     shadows: dict[int, tuple] = {}
-    report = backtest(events, config(snapshots={"every_events": 500}), window=1000,
+    report = backtest(events, config(snapshots={"every_events": 500}), window=1000, snapshot_dir=tmp_path,
                       on_event=lambda index, loop: shadows.update({index: tuple(loop.shadow)}))
     rollback, promotion, recall, displaced = report["decisions"]
     assert (rollback["action"], promotion["action"]) == ("rollback", "promote") and promotion["at"] < 2300
-    assert (recall["action"], recall["restore"], recall["candidate"]) == ("resume", rollback["restore"], "displace")
+    assert (recall["action"], recall["restore"], recall["candidate"]) == ("resume", promotion["park"][0], "displace")
+    assert taken_in_quarantine(tmp_path, recall["restore"], rollback, promotion)
     assert 5000 < recall["at"] < 5070 and shadows[recall["at"] + 1] == ("displaced",)
     assert (displaced["action"], displaced["source"], displaced["target"], displaced["challenger"]) == (
         "promote", "learning", "learning", "displaced")
@@ -359,7 +399,7 @@ def test_the_runner_up_of_a_promotion_learns_on_in_shadow_and_takes_over_when_it
     plain = backtest(events, settings, window=1000, guard=False)
 
     rollback, promotion, takeover = report["decisions"]
-    parked = f"parked:{rollback['restore']}"
+    parked = f"parked:{promotion['park'][0]}"
     assert (promotion["action"], promotion["challenger"]) == ("promote", "candidate")
     assert shadows[promotion["at"] + 1] == ("fresh", parked)  # the runner-up learns on in shadow
     assert (takeover["action"], takeover["source"], takeover["target"], takeover["challenger"]) == (

@@ -49,6 +49,14 @@ class Stream:
         return [(d.action, d.trigger, d.source, d.target) for d in self.decisions]
 
 
+def caught_up(rollback, decision) -> str:
+    """The snapshot a decision in `rollback`'s quarantine parks the restored model by: the newest
+    taken in the quarantine (it holds that model as caught up, frozen since), else its restore
+    point. `Stream` takes one every 100 events."""
+    newest = decision.at // 100 * 100
+    return f"s{newest:06d}" if newest > rollback.at else rollback.restore
+
+
 def quarantined_by_concept(**overrides) -> Stream:
     stream = Stream(make(**overrides)).run(1500)
     assert stream.guard.mode is Mode.LEARNING and not stream.decisions
@@ -96,6 +104,7 @@ def test_a_concept_alarm_rolls_back_to_the_last_snapshot_before_the_onset():
     assert restored_at <= onset and onset - restored_at < 100 + 40
     assert rollback.candidate == "start"
     assert rollback.catch_up == (restored_at, onset)  # the good events the snapshot had not learned
+    assert rollback.shadow_catch_up == (onset, rollback.at + 1)  # the candidate's: the new concept's
     assert rollback.evidence["alarm"]["detector"] == "concept:adwin"
     assert stream.guard.quarantine.restored == rollback.restore
     assert stream.guard.challengers == ["candidate", "fresh"]
@@ -109,6 +118,7 @@ def test_a_rollback_catch_up_stops_before_the_first_incident_event_even_if_the_o
     alarm = {"detector": "data:a", "kind": "data", "statistic": "psi", "value": 1.0}
     rollback = guard._on_alarm(stream.index, alarm, onset=1060)[0]
     assert rollback.catch_up == (1000, 1050)  # from the snapshot at 1000, not past the first x1000 event
+    assert rollback.shadow_catch_up == (1050, stream.index + 1)  # the candidate learns the incident
 
 
 def test_a_feature_unit_change_is_a_data_alarm_within_200_events_without_labels():
@@ -190,7 +200,8 @@ def test_a_candidate_that_learned_a_long_concept_incident_is_parked_and_can_win_
     stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, "parked:s-candidate": 0.0})
     back = stream.decisions[-1]
     assert (back.action, back.restore, back.target) == ("resume", "s-candidate", "learning")
-    assert back.park == (stream.decisions[-2].restore,)  # the model of the old concept is parked in turn
+    # the model of the old concept is parked in turn, as caught up
+    assert back.park == (caught_up(stream.decisions[-2], back),) != (stream.decisions[-2].restore,)
 
 
 def test_a_long_data_quarantine_that_ends_over_drops_the_candidate():
@@ -413,6 +424,23 @@ def test_the_inputs_of_a_parked_regime_bring_its_model_back_before_any_alarm():
     assert stream.decisions[-1] is back  # and it stays
 
 
+@pytest.mark.parametrize("restore_failed", [False, True])
+def test_a_promotion_parks_the_restored_model_as_caught_up_unless_the_loop_could_not_load_it(restore_failed):
+    # A snapshot taken in quarantine holds the restored model, caught up on the events between its
+    # restore point and the onset, and frozen since: parked by it, the model misses none of them.
+    # If the loop could not load the restored model, the live one in those snapshots is another.
+    stream = quarantined_by_concept()
+    rollback = stream.decisions[-1]
+    if restore_failed:
+        stream.guard.restore_failed()
+    stream.run(200, error=0.6, shadow=lambda loss: {"candidate": loss, "fresh": loss})  # no winner yet
+    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": 0.0, "fresh": loss})
+    promotion = stream.decisions[-1]
+    assert promotion.action == "promote" and promotion.at // 100 * 100 > rollback.at
+    assert promotion.park == ((rollback.restore,) if restore_failed else (caught_up(rollback, promotion),))
+    assert stream.guard.parked[0].snapshot == promotion.park[0]
+
+
 def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_they_were_gone():
     # A short x100 incident the candidate won (it learned it): the incident ends while the new
     # reference is still being collected, so there is no current reference to depart from. The
@@ -426,8 +454,9 @@ def test_inputs_back_soon_after_a_promotion_bring_back_the_model_parked_while_th
     stream.run(100)
     assert back_at + 100 < promotion.at + 500  # the new reference is not complete yet
     recall = stream.decisions[-1]
-    assert (recall.action, recall.restore, recall.target) == ("resume", rollback.restore, "learning")
-    assert f"come from the regime of {rollback.restore}, and are back near its range" in recall.reason
+    assert promotion.park == (caught_up(rollback, promotion),) != (rollback.restore,)
+    assert (recall.action, recall.restore, recall.target) == ("resume", promotion.park[0], "learning")
+    assert f"come from the regime of {promotion.park[0]}, and are back near its range" in recall.reason
     assert recall.at - back_at < 40 and recall.catch_up[0] >= back_at
     assert stream.guard.data.ready  # compared with the recalled regime's reference again
 
@@ -443,7 +472,7 @@ def test_a_run_brings_a_regime_back_while_the_data_checks_are_still_quiet_after_
     back_at = stream.index
     stream.run(40)
     recall = stream.decisions[-1]
-    assert (recall.action, recall.restore) == ("resume", rollback.restore)
+    assert (recall.action, recall.restore) == ("resume", caught_up(rollback, promotion))
     assert recall.at < promotion.at + stream.guard.settings.data_window and recall.at - back_at < 25
 
 
@@ -506,7 +535,8 @@ def test_a_harmless_shift_of_the_inputs_goes_on_with_the_candidate_unless_it_did
     assert "the inputs moved but the restored model's error stayed" in resolution.reason
     promoted = action == "promote"
     assert resolution.candidate == ("promote" if promoted else "drop")
-    assert resolution.park == ((rollback.restore,) if promoted else ())  # a promotion parks the restored model
+    # a promotion parks the restored model (as caught up)
+    assert resolution.park == ((caught_up(rollback, resolution),) if promoted else ())
     stream.run(1000, scale=3.0)  # the new inputs are the reference now
     assert len(stream.decisions) == 2
 
@@ -581,9 +611,9 @@ def harmless_shift_accepted() -> tuple[Stream, str]:
     stream = Stream(make(harmless_after=300, probation=500)).run(1000)
     stream.run(800, scale=3.0)
     rollback, promotion = stream.decisions
-    assert promotion.action == "promote" and promotion.park == (rollback.restore,)
+    assert promotion.action == "promote" and promotion.park == (caught_up(rollback, promotion),)
     stream.run(1000, scale=3.0)
-    return stream, rollback.restore
+    return stream, promotion.park[0]
 
 
 def test_after_a_harmless_shift_the_old_inputs_alone_do_not_bring_back_the_parked_model():
