@@ -77,6 +77,9 @@ class Decision:
     `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
     `catch_up` = (first, end): after the swap, the live model learns the kept labeled events with
     index in [first, end) - known-good events its snapshot had not learned yet.
+    `park_catch_up` = (first, end): the model parked as `park[0]` learns the kept labeled events
+    with index in [first, end) - the events of its regime after its snapshot - and is parked as the
+    snapshot the loop writes of it (`Guard.parked_caught_up`).
     `shadow_catch_up` = (first, end): the shadow models a rollback starts learn the kept labeled
     events with index in [first, end) - those of the new regime (or incident) since its onset, so
     that the candidate and the fresh model learn every event of it, as a model without a guard did.
@@ -95,6 +98,7 @@ class Decision:
     park: tuple[str, ...] = ()
     catch_up: tuple[int, int] | None = None
     shadow_catch_up: tuple[int, int] | None = None
+    park_catch_up: tuple[int, int] | None = None
     alert: bool = False
     time: float = field(default_factory=time.time)
 
@@ -103,6 +107,7 @@ class Decision:
         row["park"] = list(self.park)
         row["catch_up"] = list(self.catch_up) if self.catch_up else None
         row["shadow_catch_up"] = list(self.shadow_catch_up) if self.shadow_catch_up else None
+        row["park_catch_up"] = list(self.park_catch_up) if self.park_catch_up else None
         # the backtest contract names the snapshot a decision restored as `snapshot`
         row["snapshot"] = self.restore
         return row

@@ -120,12 +120,14 @@ class RegimeRecall:
         It catches up on the events in `catch_up` after the last one far outside its regime."""
         parked = self.parked.take(snapshot)
         learning = self.mode is Mode.LEARNING  # the live model learned: it goes on in shadow
-        if catch_up is not None and self.data is not None and parked.reference is not None:
-            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
-        park = ()
+        park, park_catch_up = (), None
         if replaced is not None:
             park = (replaced,)
+            if learning and catch_up is not None:
+                park_catch_up = self._parked_catch_up(replaced, until=catch_up[0])
             self.parked.park(replaced, self._reference(), index)
+        if catch_up is not None and self.data is not None and parked.reference is not None:
+            catch_up = (self.data.first_alike(parked.reference, catch_up[0]), catch_up[1])
         if self.data is not None and parked.reference is not None:
             self.data.use_reference(parked.reference)
             self._data_quiet_until = index + self.settings.data_window
@@ -137,6 +139,22 @@ class RegimeRecall:
             self.probation = Probation([], self.settings.probation, rivals=["displaced"],
                                        rival_window=self.settings.evidence_window, recalled=snapshot)
         decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence, restore=snapshot,
-                                candidate="displace" if learning else "drop", park=park, catch_up=catch_up)
+                                candidate="displace" if learning else "drop", park=park, catch_up=catch_up,
+                                park_catch_up=park_catch_up)
         self._reset_detectors()
         return decision
+
+    def _parked_catch_up(self, replaced: str, until: int) -> tuple[int, int] | None:
+        """While learning, a recall parks the live model's regime by its last restore point before
+        the return at `until`: the events between them are that regime's, and the parked model
+        learns them (`Decision.park_catch_up`), the ones the live model learned when they came, up to
+        the first with a number far outside its range (the return's onset is an estimate)."""
+        point = self.restore_points.before(until)
+        if point is None or point.snapshot != replaced:
+            return None
+        first, end = self._before_onset(max(point.events, self._learning_since), until)
+        return (first, end) if first < end else None
+
+    def parked_caught_up(self, replaced: str, snapshot: str) -> None:
+        """The loop wrote the model parked as `replaced`, caught up, to `snapshot`: park that one."""
+        self.parked.rename(replaced, snapshot)

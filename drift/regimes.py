@@ -116,6 +116,12 @@ class ParkedModels:
         self.models = [p for p in self.models if p.snapshot != snapshot] + [parked]
         del self.models[: -self.most]
 
+    def rename(self, snapshot: str, new: str) -> None:
+        """The model parked as `snapshot` is now kept in snapshot `new` (caught up)."""
+        for parked in self.models:
+            if parked.snapshot == snapshot:
+                parked.snapshot = new
+
     @property
     def by_inputs(self) -> list[Parked]:
         """Those whose regime's inputs alone bring them back (they have a reference), newest first."""

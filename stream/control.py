@@ -130,6 +130,8 @@ class Control:
         elif decision.candidate == "displace" and loop.model is not displaced:  # (not if the restore failed)
             loop.shadow["displaced"] = displaced  # it learns on in shadow (a probation)
         self._sync_shadows()
+        if decision.park_catch_up and decision.park:
+            snapshots["parked"] = self._park_caught_up(decision)
         if decision.candidate == "start" and decision.shadow_catch_up:
             decision.evidence["shadows_caught_up"] = {
                 name: loop.catch_up(*decision.shadow_catch_up, model=loop.shadow[name])
@@ -142,6 +144,21 @@ class Control:
         level = logging.WARNING if decision.trigger == "auto" else logging.INFO
         log.log(level, "guard %s (%s): %s -> %s: %s", decision.action, decision.trigger,
                 decision.source, decision.target, decision.reason)
+
+    def _park_caught_up(self, decision: Decision) -> str:
+        """The model a decision parks, caught up on the events of its regime it had not learned
+        (`Decision.park_catch_up`), written to a snapshot of its own; the guard parks that one.
+        If its snapshot cannot be loaded, the guard keeps the one it named."""
+        replaced = decision.park[0]
+        try:
+            model = self._load_model(replaced)
+        except CommandError as exc:
+            log.error("parked model %s is not caught up: %s", replaced, exc)
+            return replaced
+        decision.evidence["parked_caught_up"] = self.loop.catch_up(*decision.park_catch_up, model=model)
+        meta = self.runner.snapshot("parked", model=model)
+        self.loop.guard.parked_caught_up(replaced, meta.id)
+        return meta.id
 
     def _challenger(self, decision: Decision) -> str:
         """The shadow model a decision promotes or parks; the candidate if it names a fresh model

@@ -92,7 +92,7 @@ class Runner:
         """Flush, write durably, then commit offsets; raises (and commits nothing) if a step fails.
 
         `model`, if given, is written as the snapshot's model instead of the live one (a parked
-        candidate: `reason` "candidate")."""
+        candidate: `reason` "candidate"; a parked model caught up: "parked")."""
         loop = self.loop
         started = time.perf_counter()
         loop.sink.flush()

@@ -38,9 +38,11 @@ from stream.errors import SnapshotError, SnapshotRefused
 
 MAGIC = b"RGSNAP1\n"
 SUFFIX = ".rgsnap"
-REASONS = ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown", "initial", "candidate")
-# Kept for their model only: the replaced live model ("pre-rollback"), a parked candidate ("candidate").
-NOT_RESUMABLE = ("pre-rollback", "candidate")
+REASONS = ("periodic", "manual", "pre-rollback", "rollback", "promotion", "shutdown", "initial", "candidate",
+           "parked")
+# Kept for their model only: the replaced live model ("pre-rollback"), a parked candidate
+# ("candidate"), a parked model caught up on its regime's last events ("parked").
+NOT_RESUMABLE = ("pre-rollback", "candidate", "parked")
 _DIGEST = 32
 
 

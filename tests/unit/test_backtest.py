@@ -352,7 +352,8 @@ def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_
         x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
         flipped = 6000 <= i < 13000  # long enough for the probation after the promotion to end
         events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": (x["a"] - x["b"] > 0) != flipped}))
-    report = backtest(events, config(snapshots={"every_events": 500}), window=1000, snapshot_dir=tmp_path)
+    report = backtest(events, config(snapshots={"every_events": 500, "keep": 100}), window=1000,
+                      snapshot_dir=tmp_path)  # keep: the snapshot brought back is read afterwards
     rollback, promotion, back = report["decisions"]
     assert (rollback["action"], promotion["action"], back["action"]) == ("rollback", "promote", "resume")
     # the restored model as caught up on the events between its restore point and the onset
@@ -361,6 +362,34 @@ def test_labels_flipped_back_after_the_probation_bring_the_parked_model_back_at_
     assert "predicts the labeled events since the onset" in back["reason"]
     assert back["evidence"]["labels"]["worse"] <= 2 and back["catch_up"][0] >= 12990
     assert report["rollbacks"] == 1
+
+
+def test_a_model_parked_at_a_recall_while_learning_keeps_its_regimes_last_events_and_comes_back_with_them(
+        tmp_path):
+    # A, then B (a x100 unit change), then A again, then B again: at A's return the live model of B
+    # is parked by its last restore point, caught up on B's events after it; B's return recalls that.
+    rng = random.Random(11)
+    events = []
+    for i in range(10000):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1)}
+        y = x["a"] - x["b"] > 0
+        if 2000 <= i < 5250 or i >= 8000:
+            x["a"] *= 100  # regime B
+        events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": y}))
+    report = backtest(events, config(snapshots={"every_events": 500, "keep": 100}), window=1000,
+                      snapshot_dir=tmp_path)
+    recalls = [d for d in report["decisions"] if d["action"] == "resume" and d["source"] == "learning"]
+    a_back = next(d for d in recalls if 5250 <= d["at"] < 5400)
+    restore_point = read_meta_unverified(tmp_path / f"{a_back['park'][0]}{SUFFIX}")
+    assert (restore_point.reason, restore_point.mode) == ("periodic", "learning")
+    first, end = a_back["park_catch_up"]
+    # B's events from its last restore point to A's return: learned by B's live model when they came
+    assert first == restore_point.events and 5250 - first > 100 and end == a_back["evidence"]["onset"] >= 5240
+    assert a_back["evidence"]["parked_caught_up"] == end - first
+    parked = a_back["evidence"]["snapshots"]["parked"]
+    assert read_meta_unverified(tmp_path / f"{parked}{SUFFIX}").reason == "parked"
+    b_back = next(d for d in recalls if d["at"] >= 8000)
+    assert b_back["restore"] == parked and b_back["at"] < 8100  # B's model as caught up comes back
 
 
 def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_it_displaced(tmp_path):
@@ -375,8 +404,8 @@ def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_
         y = x["a"] > 0 if i < 2000 else x["b"] > 0
         events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": y}))
     shadows: dict[int, tuple] = {}
-    report = backtest(events, config(snapshots={"every_events": 500}), window=1000, snapshot_dir=tmp_path,
-                      on_event=lambda index, loop: shadows.update({index: tuple(loop.shadow)}))
+    report = backtest(events, config(snapshots={"every_events": 500, "keep": 100}), window=1000,
+                      snapshot_dir=tmp_path, on_event=lambda index, loop: shadows.update({index: tuple(loop.shadow)}))
     rollback, promotion, recall, displaced = report["decisions"]
     assert (rollback["action"], promotion["action"]) == ("rollback", "promote") and promotion["at"] < 2300
     assert (recall["action"], recall["restore"], recall["candidate"]) == ("resume", promotion["park"][0], "displace")
