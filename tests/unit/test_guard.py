@@ -627,6 +627,25 @@ def test_after_a_harmless_shift_the_old_inputs_alone_do_not_bring_back_the_parke
     assert "not significantly worse" in resolution.reason and stream.guard.mode is Mode.LEARNING
 
 
+@pytest.mark.parametrize("fresh_errors, winner", [(4, "parked:s1"), (0, "fresh")])
+def test_a_parked_model_that_wins_gives_way_only_to_a_newcomer_that_beats_it_head_to_head(fresh_errors, winner):
+    # 48 events: the restored model errs on 43; the parked model on 6; the fresh model on 4 (a lower
+    # mean, by two events: chance) or on none (six events apart, no event the other way: p = 0.03,
+    # so the test at alpha 0.05 tells).
+    from drift.contest import Contest
+
+    contest = Contest(["parked:s1", "candidate", "fresh"], window=500, recent=20)
+    for i in range(48):
+        contest.add(restored=1.0 if i < 43 else 0.0, challengers={
+            "parked:s1": 1.0 if i % 8 == 0 else 0.0, "candidate": 1.0,
+            "fresh": 1.0 if i % 8 == 0 and i < 8 * fresh_errors else 0.0})
+    name, evidence = contest.winner(alpha=0.05, margin=0.1)
+    assert name == winner
+    head_to_head = evidence["head_to_head"]
+    assert (head_to_head["better"], head_to_head["worse"]) == (6 - fresh_errors, 0)
+    assert head_to_head.get("newcomer", head_to_head.get("against")) in {"fresh", "parked:s1"} - {winner}
+
+
 def test_after_a_harmless_shift_the_parked_model_comes_back_by_winning_the_contest_at_the_return():
     stream, parked = harmless_shift_accepted()
     # The old inputs are back, and the model that learned through the shift errs on them.
