@@ -264,9 +264,9 @@ class DataDriftDetector:
         From one regime, an event lands that far outside the range of a reference of 1,000 of its
         events about never (about two in a thousand land outside it at all): a run of them says
         the regime has ended, as surely as a PSI over 40 events (a x100 unit change begins)."""
-        if self._latest_far(reference, at_least) < at_least:  # the usual answer, on few events
+        if _far_count(self._far_flags(reference, at_least), at_least) < at_least:  # the usual answer, cheap
             return None
-        flags = self._far_flags(reference)
+        flags = self._far_flags(reference, self.window)
         run = _trailing(flags, True)
         return flags[-run][0] if run >= at_least else None
 
@@ -277,9 +277,9 @@ class DataDriftDetector:
 
         The other side of `far_run`: the events of the current regime were far outside an earlier
         regime's range, and the latest ones are back in it (a x100 unit change ends)."""
-        if self._latest_far(reference, at_least) != 0:  # the usual answer, on few events
+        if _far_count(self._far_flags(reference, at_least), at_least) != 0:  # the usual answer, cheap
             return None
-        flags = self._far_flags(reference)
+        flags = self._far_flags(reference, self.window)
         run = _trailing(flags, False)
         before = len(flags) - run
         if run < at_least or before < MATCH_MIN_EVENTS:
@@ -287,18 +287,9 @@ class DataDriftDetector:
         near_rate = (before - sum(far for _, far in flags[:before]) + 1) / (before + 2)  # never 0
         return flags[-run][0] if run * math.log(near_rate) < math.log(CHANCE) else None
 
-    def _latest_far(self, reference: Reference, n: int) -> int:
-        """How many of the latest `n` kept valid events lie far outside `reference`'s range (-1:
-        fewer than `n` kept)."""
+    def _far_flags(self, reference: Reference, n: int) -> list[tuple[int, bool]]:
+        """(index, far outside `reference`'s range) of the latest `n` kept valid events."""
         events = self._latest_events(n)
-        if len(events) < n:
-            return -1
-        flags = self._far_flags_of(reference, events)
-        return sum(flags[index] for index, _ in events)
-
-    def _far_flags(self, reference: Reference) -> list[tuple[int, bool]]:
-        """(index, far outside `reference`'s range) of the latest `window` kept valid events."""
-        events = self._latest_events(self.window)
         flags = self._far_flags_of(reference, events)
         return [(index, flags[index]) for index, _ in events]
 
@@ -311,7 +302,7 @@ class DataDriftDetector:
     def _since(self, since: int | None) -> list[dict]:
         """The latest `window` valid events (pending included), or those from index `since` on."""
         if since is None:
-            return [x for _, x in self._indexed_since(None)[-self.window:]]
+            return [x for _, x in self._latest_events(self.window)]
         return [x for _, x in self._indexed_since(since)]
 
     def _latest_events(self, n: int) -> list[tuple[int, dict]]:
@@ -558,6 +549,11 @@ class _Tail:
 
     def last(self, n: int) -> np.ndarray:
         return self._buffer[self._end - min(n, len(self)):self._end]
+
+
+def _far_count(flags: list[tuple[int, bool]], n: int) -> int:
+    """How many of `flags` (of the latest `n` events) are far; -1 if fewer than `n` are kept."""
+    return sum(far for _, far in flags) if len(flags) == n else -1
 
 
 def _trailing(flags: list[tuple[int, bool]], value: bool) -> int:
