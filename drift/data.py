@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from drift.reference import (MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, build_reference,
-                             chance_psi)
+from drift.collection import Collection
+from drift.reference import MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, chance_psi
 from drift.reference import psi  # noqa: F401  (part of this module's API: tests and callers use it)
 from drift.stats import CHANCE, Z_CHANCE, chance_rate, change_point, rate_at_psi
 
@@ -63,7 +63,8 @@ class DataAlarm:
 class DataDriftDetector:
     """Watches the inputs for shifts of distribution, schema changes and bursts of invalid events.
 
-    The reference is the first `reference_size` valid events (after start or `reset_reference`).
+    The reference is the first `reference_size` valid events (after start or `reset_reference`), its
+    collection restarted where they change (`drift/collection.py`).
     A feature alarms when its PSI exceeds its limit on `confirmations` consecutive checks, then
     stays quiet until its PSI falls under half the limit. The limit is `psi_threshold`, or the PSI
     that chance reaches once in a billion windows if that is higher: PSI * (1/window + 1/reference
@@ -111,6 +112,10 @@ class DataDriftDetector:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update({"_far_memo": {}, **state})  # snapshots from before the cache
+        if "_collected" in state:  # before `Collection`: the events collected, and a count of invalid ones
+            self._collection = self._new_collection()
+            self._collection.events, self._collection.invalid = state["_collected"], state["_collected_invalid"]
+            del self._collected, self._collected_invalid
 
     # -- the hot path ----------------------------------------------------------------------------
 
@@ -135,6 +140,12 @@ class DataDriftDetector:
     @property
     def ready(self) -> bool:
         return self._reference is not None
+
+    @property
+    def restarted_at(self) -> int | None:
+        """While a reference is collected: the index where its collection restarted because its
+        inputs changed (`drift/collection.py`), if it did."""
+        return self._collection.restarted_at if self._reference is None else None
 
     def in_reference(self) -> bool:
         """Whether the recent window looks like the reference again: every statistic under half
@@ -440,26 +451,13 @@ class DataDriftDetector:
         self._recent_x.extend(valid_x)
         self._valid_seen += len(valid_x)
         if self._reference is None:
-            self._collect(indices, xs)
+            reference = self._collection.add(indices, xs)
+            if reference is not None:
+                self._forget_reference()
+                self._install(reference)
         elif valid_x:
             self._append_codes(valid_x)
         return len(valid_x)
-
-    def _collect(self, indices: list[int], xs: list[dict | None]) -> None:
-        for index, x in zip(indices, xs):
-            if x is None:
-                self._collected_invalid += 1
-                continue
-            self._collected.append((index, x))
-            if len(self._collected) == self.reference_size:
-                reference = build_reference(
-                    [x for _, x in self._collected], self._collected[0][0], index,
-                    self._collected_invalid / (self.reference_size + self._collected_invalid),
-                    discrete_max_unique=self.discrete_max_unique,
-                    max_categories=self.max_categories)
-                self._forget_reference()
-                self._install(reference)
-                return
 
     def _append_codes(self, xs: list[dict]) -> None:
         codes = self._binning.encode(xs)
@@ -499,11 +497,14 @@ class DataDriftDetector:
                                  self.confirmations)
         self._in_reference = self._looks_like_reference()
 
+    def _new_collection(self) -> Collection:
+        return Collection(self.reference_size, self.window, psi_threshold=self.psi_threshold,
+                          discrete_max_unique=self.discrete_max_unique, max_categories=self.max_categories)
+
     def _forget_reference(self) -> None:
         self._reference: Reference | None = None
         self._binning = self._codes = self._counts = self._invalid = None
-        self._collected: list[tuple[int, dict]] = []
-        self._collected_invalid = 0
+        self._collection = self._new_collection()
         self._triggers: dict[tuple, _Trigger] = {}
         self._new_keys: deque[tuple[int, tuple]] = deque()
         self._psi = np.zeros(0)

@@ -72,16 +72,22 @@ class RegimeRecall:
     def _regime_returns(self, index: int, quiet: bool = False) -> list[Decision]:
         """While learning, at a data check: do the latest inputs come from a parked model's regime,
         and depart from the current one as far as an alarm asks (or, on fewer events, make a run
-        that tells: `ParkedModels.recognise_far`)? Then that model comes back now, without waiting
-        for an alarm (whose window of `data_window` events must fill, on two checks). While the
-        data checks are `quiet` (the window still holds another regime's events) only a run tells."""
+        that tells: `ParkedModels.recognise_far`; or, while the current regime's reference is
+        collected, differ from the ones collected before them: `recognise_restart`)? Then that
+        model comes back now, without waiting for an alarm (whose window of `data_window` events
+        must fill, on two checks). While the data checks are `quiet` (the window still holds
+        another regime's events) only a run or a restart tells."""
         if not self.parked.by_inputs:
             return []
         far = self.parked.recognise_far(self.data)
+        restart = self.parked.recognise_restart(self.data) if far is None else None
         if far is not None:
             since, snapshot, evidence = far
             why = ("lie far outside the current one's range" if evidence["run"] == "far_outside_current" else
                    "are back near its range, where the current one's lay far outside it")
+        elif restart is not None:
+            since, snapshot, evidence = restart
+            why = "differ from the ones collected before them for the new regime's reference"
         elif quiet:
             return []
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from copy import copy
 from dataclasses import dataclass, replace
 from itertools import chain
 from operator import methodcaller
@@ -241,6 +242,16 @@ def _as_numbers(rows: list[list], width: int) -> tuple[np.ndarray, np.ndarray | 
             elif v is not None:
                 wrong[i, j] = True
     return values, wrong
+
+
+def with_mass_of(binning: _Binning, codes: np.ndarray) -> _Binning:
+    """`binning` with the reference mass and persistence of the events `codes` (its bins kept):
+    to compare two parts of a window of events under one binning."""
+    mass = np.where(binning.used, _smooth(binning.count(codes), binning.used), 0.0)
+    rebinned = copy(binning)
+    rebinned.q = np.where(binning.used, mass, 1.0)
+    rebinned.persistence = _persistence(codes, mass)
+    return rebinned
 
 
 def chance_psi(binning: _Binning, window: int, reference_size: int, z: float = Z_CHANCE) -> np.ndarray:

@@ -169,6 +169,17 @@ class ParkedModels:
                 return since, known[0], {**known[1], "run": run}
         return None
 
+    def recognise_restart(self, data: DataDriftDetector) -> tuple[int, str, dict] | None:
+        """While a new reference is collected (after a promotion), and it restarted because its
+        inputs changed (`DataDriftDetector.restarted_at`: an incident that ended while it was
+        collected, say): do the inputs since the restart match a parked regime? Where they begin,
+        the model's snapshot and the evidence; None: no restart, or no parked regime matches."""
+        since = data.restarted_at
+        if since is None or data.ready:
+            return None
+        known = self._matching(data, since, self.by_inputs)
+        return (since, known[0], {**known[1], "restarted_at": since}) if known is not None else None
+
     @staticmethod
     def _matching(data: DataDriftDetector, since: int, candidates: list[Parked],
                   min_events: int = MATCH_MIN_EVENTS) -> tuple[str, dict] | None:

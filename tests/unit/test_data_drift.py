@@ -225,6 +225,55 @@ def test_after_reset_reference_a_new_regime_raises_no_alarm():
     assert detector.in_reference()
 
 
+@pytest.mark.parametrize("end", [300, 600, 900])
+def test_a_reference_collected_across_an_incidents_end_restarts_where_it_ended(end):
+    # Holdout seed 67: a sensor stuck until the new reference was 90% collected, then normal. A
+    # reference of both regimes raises the stuck feature's limits so far (its values came in one
+    # long run) that a return of either regime looks like no change.
+    events = stationary(seed=12, n=3000)
+    for x in events[:end]:
+        x["uniform"] = 0.42
+    detector = DataDriftDetector()
+    restarts = set()
+    for i, x in enumerate(events):
+        detector.update(i, x)
+        if not detector.ready:
+            restarts.add(detector.restarted_at)
+
+    reference = detector.snapshot_reference()
+    assert restarts - {None} == {reference.start} and end <= reference.start < end + 10
+    assert reference.end - reference.start + 1 == detector.reference_size == 1000
+
+
+def test_references_of_stationary_inputs_never_restart():
+    events = stationary(seed=13, n=40_000)
+    for i, x in enumerate(events):
+        x["day"] = i // 48 % 7  # slow: 48 events in a row share a value
+    detector = DataDriftDetector()
+    references = 0
+    for i, x in enumerate(events):
+        detector.update(i, x)
+        assert detector.restarted_at is None
+        if detector.ready and i % 1500 == 0:
+            detector.reset_reference()
+            references += 1
+    assert references >= 20
+
+
+def test_inputs_that_keep_drifting_still_get_a_reference():
+    # A reference of drifting inputs is taken as it comes rather than none: after twice its size.
+    detector = DataDriftDetector()
+    rng = np.random.default_rng(14)
+    restarts = set()
+    for i in range(3000):
+        detector.update(i, {"trend": i / 100 + rng.normal(), "noise": rng.normal()})
+        if not detector.ready:
+            restarts.add(detector.restarted_at)
+    reference = detector.snapshot_reference()
+    assert len(restarts - {None}) >= 2  # it did restart while the first 2,000 events lasted
+    assert reference is not None and reference.end < 2 * 1000 + 1000 + detector.check_every
+
+
 def two_regimes(seed: int):
     """A detector fed regime A (events 0-2999), then B (a unit change of "gauss", 3000-5999),
     with a reference taken of each; returns (detector, A's events, reference A, reference B)."""
@@ -413,6 +462,24 @@ def test_a_pickled_detector_continues_identically():
     assert copy.last_psi() == detector.last_psi()
 
 
+def test_a_detector_pickled_while_collecting_before_collections_restarted_resumes():
+    # Snapshots written before `drift/collection.py` hold the collected events in the detector.
+    events = stationary(seed=15, n=1500)
+    detector = DataDriftDetector()
+    feed(detector, events[:600])
+    state = detector.__getstate__()
+    collection = state.pop("_collection")
+    state.update(_collected=collection.events, _collected_invalid=collection.invalid)
+    old = DataDriftDetector.__new__(DataDriftDetector)
+    old.__setstate__(state)
+
+    feed(old, events[600:], start=600)
+    feed(detector, events[600:], start=600)
+
+    reference = detector.snapshot_reference()
+    assert reference is not None and reference.start == 0 and old.snapshot_reference() == reference
+
+
 def test_unusual_values_are_binned_not_crashed_on():
     events = stationary(seed=16, n=1500)
     events[1200]["gauss"] = None  # missing
@@ -485,8 +552,8 @@ def test_any_ordering_of_a_stationary_sample_raises_no_alarm(seed):
 def test_counts_kept_incrementally_agree_with_a_recount(seed, checks):
     n = 20 * checks  # no event left pending: the last check saw them all
     events = stationary(seed, n)
-    for x in events[n // 2:]:
-        x["gauss"] += 4  # some shift, so that the counts are not all alike
+    for x in events[800 + (n - 800) // 2:]:
+        x["gauss"] += 4  # some shift after the reference, so that the counts are not all alike
     detector = DataDriftDetector(check_every=20, window=150, reference_size=800)
     feed(detector, events)
     incremental = detector.last_psi()

@@ -31,11 +31,11 @@ class Stream:
         self.decisions = []
 
     def run(self, n: int, *, error: float = 0.05, scale: float = 1.0, shadow=None, labels: bool = True,
-            replay=None):
+            replay=None, stuck: float | None = None):
         g = self.guard
         for _ in range(n):
             i = self.index
-            x = {"a": self.rng.gauss(0, 1) * scale, "b": self.rng.random()}
+            x = {"a": self.rng.gauss(0, 1) * scale, "b": self.rng.random() if stuck is None else stuck}
             self.decisions += g.observe_features(i, x)
             if labels:
                 loss = 1.0 if self.rng.random() < error else 0.0
@@ -493,6 +493,26 @@ def test_a_parked_regime_whose_inputs_lie_far_outside_the_current_range_comes_ba
     assert (recall.action, recall.restore, recall.target) == ("resume", x100, "learning")
     assert f"come from the regime of {x100}, and lie far outside the current one's range" in recall.reason
     assert recall.at - back_at < 40 and recall.evidence["run"] == "far_outside_current"
+    assert back_at <= recall.catch_up[0] < back_at + 10
+
+
+def test_an_incident_that_ends_while_the_new_reference_is_collected_brings_back_the_parked_model():
+    # Holdout seed 67 (friedman, x0 stuck for 1,000 events, tree): the candidate that learned the
+    # stuck sensor was promoted, the new reference was collected across the incident's end, and
+    # the old inputs never departed from it. Now the collection restarts where its inputs changed,
+    # and the events since match the parked regime: its model comes back.
+    stream = Stream(make(reference_size=1000)).run(1200)
+    stream.run(300, stuck=0.3, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    _, promotion = stream.decisions
+    assert promotion.action == "promote"
+    stream.run(300, stuck=0.3)
+    back_at = stream.index
+    stream.run(200)
+    recall = stream.decisions[-1]
+    assert (recall.action, recall.restore, recall.target) == ("resume", promotion.park[0], "learning")
+    assert "differ from the ones collected before them" in recall.reason
+    assert back_at <= recall.evidence["restarted_at"] < back_at + 10 and recall.at - back_at < 100
+    assert recall.at < promotion.at + 1000  # the reference was still collected
     assert back_at <= recall.catch_up[0] < back_at + 10
 
 
