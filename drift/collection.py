@@ -41,6 +41,25 @@ class Collection:
         self.restarted_at: int | None = None  # it restarted at a change of its inputs here
         self._probe: _Binning | None = None  # the bins the test uses, and the events' codes in them
         self._codes: np.ndarray | None = None
+        self._early: Reference | None = None  # see `early`
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_early": None, **state})
+
+    def early(self) -> Reference | None:
+        """A reference of the events collected before the latest `window` (at least `window` of
+        them; rebuilt when `window` more have come), or, until a restarted collection has that
+        many, the one of the events before the restart: a run of the latest events far outside
+        its range tells a change before the collection is complete (a stuck sensor's regime ends).
+        None: too few events yet."""
+        count = len(self.events) - self.window
+        stale = (self._early is None or self._early.end < self.events[0][0]  # from before a restart
+                 or self._early.size + self.window <= count)
+        if count >= self.window and stale:
+            self._early = build_reference([x for _, x in self.events[:count]], self.events[0][0],
+                                          self.events[count - 1][0], discrete_max_unique=self.discrete_max_unique,
+                                          max_categories=self.max_categories)
+        return self._early
 
     def add(self, indices: list[int], xs: list[dict | None]) -> Reference | None:
         """Add a batch (None: an invalid event); restart where the inputs changed (`_change`). The

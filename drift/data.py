@@ -147,6 +147,11 @@ class DataDriftDetector:
         inputs changed (`drift/collection.py`), if it did."""
         return self._collection.restarted_at if self._reference is None else None
 
+    def early_reference(self) -> Reference | None:
+        """While a reference is collected: one of the events collected before the latest window
+        (`Collection.early`), for `far_run`; None once it is complete, or too early."""
+        return self._collection.early() if self._reference is None else None
+
     def in_reference(self) -> bool:
         """Whether the recent window looks like the reference again: every statistic under half
         its limit (hysteresis). As of the last check; False while the reference is collected."""

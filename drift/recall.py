@@ -83,8 +83,10 @@ class RegimeRecall:
         restart = self.parked.recognise_restart(self.data) if far is None else None
         if far is not None:
             since, snapshot, evidence = far
-            why = ("lie far outside the current one's range" if evidence["run"] == "far_outside_current" else
-                   "are back near its range, where the current one's lay far outside it")
+            why = {"far_outside_current": "lie far outside the current one's range",
+                   "far_outside_collected": "lie far outside the range of the events collected for the current one",
+                   "back_near_parked": "are back near its range, where the current one's lay far outside it",
+                   }[evidence["run"]]
         elif restart is not None:
             since, snapshot, evidence = restart
             why = "differ from the ones collected before them for the new regime's reference"

@@ -99,11 +99,15 @@ def _persistence(codes: np.ndarray, mass: np.ndarray) -> np.ndarray:
     independent events with these bin probabilities give (1 / (1 - sum q^2)); at least 1.
 
     A slow feature (the day of the week in half-hourly data) stays in one bin for dozens of
-    events, so a window holds a few of its values, not hundreds: PSI limits scale by this.
+    events, so a window holds a few of its values, not hundreds: PSI limits scale by this. A
+    feature that never changes bin is 1.
 
     >>> codes = np.array([[6 + i // 48 % 7, 6 + i % 3] for i in range(1000)])
     >>> mass = np.zeros((2, 13)); mass[0, 6:13] = 1 / 7; mass[1, 6:9] = 1 / 3
     >>> [round(float(r)) for r in _persistence(codes, mass)]
+    [41, 1]
+    >>> mass[1] = 0.0; mass[1, 6:9] = [0.998, 0.001, 0.001]  # one value, smoothed
+    >>> [round(float(r)) for r in _persistence(np.array([[6 + i // 48 % 7, 6] for i in range(1000)]), mass)]
     [41, 1]
     """
     if len(codes) < 2:
@@ -111,7 +115,9 @@ def _persistence(codes: np.ndarray, mass: np.ndarray) -> np.ndarray:
     changes = np.count_nonzero(codes[1:] != codes[:-1], axis=0)
     observed = len(codes) / (changes + 1)
     expected = 1 / np.maximum(1 - (mass ** 2).sum(axis=1), 1e-9)
-    return np.maximum(1.0, observed / expected)
+    # One value throughout (a stuck sensor) shows no runs: independent events of one value make no
+    # changes either; only the smoothing's pseudo-counts expect a few (about bins - 1).
+    return np.where(changes == 0, 1.0, np.maximum(1.0, observed / expected))
 
 
 def _is_clock(column: list, discrete_max_unique: int) -> bool:

@@ -150,7 +150,8 @@ class ParkedModels:
 
     def recognise_far(self, data: DataDriftDetector) -> tuple[int, str, dict] | None:
         """Without an alarm, sooner than `recognise`: at least `FAR_MATCH_EVENTS` latest inputs in
-        a row lie far outside the current reference's range (`DataDriftDetector.far_run`), or back
+        a row lie far outside the current reference's range (`DataDriftDetector.far_run`; while a
+        new one is collected, the range of its early events: a stuck sensor's regime ends), or back
         near a parked regime's range after the current regime's events lay far outside it
         (`near_run`; also while a new reference is collected), and match that parked regime.
         Where that run begins, the model's snapshot and the evidence; None: no such run, or no
@@ -158,6 +159,8 @@ class ParkedModels:
         current, candidates = data.snapshot_reference(), self.by_inputs
         if not candidates:
             return None
+        far_from = "far_outside_current" if current is not None else "far_outside_collected"
+        current = current or data.early_reference()
         ended = data.far_run(current, FAR_MATCH_EVENTS) if current is not None else None
         for parked in candidates:
             since = ended if ended is not None else data.near_run(parked.reference, FAR_MATCH_EVENTS)
@@ -165,7 +168,7 @@ class ParkedModels:
                 continue
             known = self._matching(data, since, [parked], min_events=FAR_MATCH_EVENTS)
             if known is not None:
-                run = "far_outside_current" if ended is not None else "back_near_parked"
+                run = far_from if ended is not None else "back_near_parked"
                 return since, known[0], {**known[1], "run": run}
         return None
 

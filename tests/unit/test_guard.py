@@ -31,11 +31,13 @@ class Stream:
         self.decisions = []
 
     def run(self, n: int, *, error: float = 0.05, scale: float = 1.0, shadow=None, labels: bool = True,
-            replay=None, stuck: float | None = None):
+            replay=None, stuck: float | None = None, narrow: bool = False):
         g = self.guard
         for _ in range(n):
             i = self.index
-            x = {"a": self.rng.gauss(0, 1) * scale, "b": self.rng.random() if stuck is None else stuck}
+            a = self.rng.gauss(0, 1) * scale
+            b = self.rng.random() if stuck is None else stuck
+            x = {"a": a, "b": 0.2 + 0.6 * b if narrow else b}
             self.decisions += g.observe_features(i, x)
             if labels:
                 loss = 1.0 if self.rng.random() < error else 0.0
@@ -496,24 +498,42 @@ def test_a_parked_regime_whose_inputs_lie_far_outside_the_current_range_comes_ba
     assert back_at <= recall.catch_up[0] < back_at + 10
 
 
-def test_an_incident_that_ends_while_the_new_reference_is_collected_brings_back_the_parked_model():
-    # Holdout seed 67 (friedman, x0 stuck for 1,000 events, tree): the candidate that learned the
-    # stuck sensor was promoted, the new reference was collected across the incident's end, and
-    # the old inputs never departed from it. Now the collection restarts where its inputs changed,
-    # and the events since match the parked regime: its model comes back.
+def test_a_stuck_sensor_that_ends_while_the_new_reference_is_collected_brings_back_the_parked_model():
+    # Holdout seed 67 (friedman, x0 stuck for 1,000 events): the candidate that learned the stuck
+    # sensor was promoted, and the incident ended while the new reference was collected. The values
+    # back lie far outside the range of the stuck ones collected (a point): a run of them that
+    # matches the parked regime brings its model back, before the 40 events a match by PSI asks.
     stream = Stream(make(reference_size=1000)).run(1200)
     stream.run(300, stuck=0.3, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
     _, promotion = stream.decisions
     assert promotion.action == "promote"
     stream.run(300, stuck=0.3)
     back_at = stream.index
+    stream.run(100)
+    recall = stream.decisions[-1]
+    assert (recall.action, recall.restore, recall.target) == ("resume", promotion.park[0], "learning")
+    assert "lie far outside the range of the events collected for the current one" in recall.reason
+    assert recall.evidence["run"] == "far_outside_collected" and recall.at - back_at < 25
+    assert back_at <= recall.catch_up[0] < back_at + 10
+
+
+def test_an_incident_that_ends_while_the_new_reference_is_collected_restarts_it_and_the_parked_model_comes_back():
+    # A narrowed sensor (values in the middle 60% of their range) ends while the new reference is
+    # collected: nothing lies far outside any range, but the collection restarts where its inputs
+    # changed (a reference taken across the end would hold both regimes, and a return to either
+    # would look like no change), and the events since match the parked regime.
+    stream = Stream(make(reference_size=1000)).run(1200)
+    stream.run(300, narrow=True, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    _, promotion = stream.decisions
+    assert promotion.action == "promote"
+    stream.run(300, narrow=True)
+    back_at = stream.index
     stream.run(200)
     recall = stream.decisions[-1]
     assert (recall.action, recall.restore, recall.target) == ("resume", promotion.park[0], "learning")
     assert "differ from the ones collected before them" in recall.reason
-    assert back_at <= recall.evidence["restarted_at"] < back_at + 10 and recall.at - back_at < 100
+    assert back_at - 10 <= recall.evidence["restarted_at"] < back_at + 10 and recall.at - back_at < 100
     assert recall.at < promotion.at + 1000  # the reference was still collected
-    assert back_at <= recall.catch_up[0] < back_at + 10
 
 
 def test_a_lasting_moderate_shift_is_not_taken_for_the_old_inputs_back_while_the_new_reference_is_collected():
