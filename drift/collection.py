@@ -5,7 +5,8 @@ new one at a promotion, and the incident it promoted through may end before it i
 both regimes, and a return to either then looks like no change: a stuck sensor's long run of one
 value raises that feature's limits tenfold and more (holdout seed 67: 92-fold). So, while
 collecting, the latest `window` events are compared with the ones collected before them, as an
-alarm compares a window with the reference; on a change the collection restarts where it began.
+alarm compares a window with the reference; on a change the collection restarts where the change
+began.
 
 >>> import random
 >>> rng = random.Random(2)
@@ -53,9 +54,8 @@ class Collection:
         its range tells a change before the collection is complete (a stuck sensor's regime ends).
         None: too few events yet."""
         count = len(self.events) - self.window
-        stale = (self._early is None or self._early.end < self.events[0][0]  # from before a restart
-                 or self._early.size + self.window <= count)
-        if count >= self.window and stale:
+        if count >= self.window and (self._early is None or self._early.end < self.events[0][0]  # before a restart
+                                     or self._early.size + self.window <= count):
             self._early = build_reference([x for _, x in self.events[:count]], self.events[0][0],
                                           self.events[count - 1][0], discrete_max_unique=self.discrete_max_unique,
                                           max_categories=self.max_categories)

@@ -178,7 +178,7 @@ class ParkedModels:
         collected, say): do the inputs since the restart match a parked regime? Where they begin,
         the model's snapshot and the evidence; None: no restart, or no parked regime matches."""
         since = data.restarted_at
-        if since is None or data.ready:
+        if since is None:
             return None
         known = self._matching(data, since, self.by_inputs)
         return (since, known[0], {**known[1], "restarted_at": since}) if known is not None else None

@@ -245,6 +245,25 @@ def test_a_reference_collected_across_an_incidents_end_restarts_where_it_ended(e
     assert reference.end - reference.start + 1 == detector.reference_size == 1000
 
 
+def test_while_a_reference_is_collected_its_early_events_have_a_range_of_their_own():
+    # A run far outside the range of the events collected so far tells a change before the
+    # reference is complete; across a restart, the range is the one of the events before it.
+    events = stationary(seed=12, n=1100)
+    for x in events[:900]:
+        x["uniform"] = 0.42  # stuck until event 900
+    detector = DataDriftDetector()  # window 200
+    feed(detector, events[:350])
+    assert detector.early_reference() is None  # fewer than 200 events before the latest 200
+    feed(detector, events[350:700], start=350)
+    early = detector.early_reference()
+    assert (early.start, early.end) == (0, 499)
+    assert {f.name: (f.lo, f.hi) for f in early.features}["uniform"] == (0.42, 0.42)
+    feed(detector, events[700:1000], start=700)
+    assert detector.restarted_at is not None and 900 <= detector.restarted_at < 910
+    assert detector.early_reference().end < 900  # the stuck events' range, until 200 more come
+    assert detector.far_outside(detector.early_reference(), 900) == list(range(900, 1000))
+
+
 def test_references_of_stationary_inputs_never_restart():
     events = stationary(seed=13, n=40_000)
     for i, x in enumerate(events):
