@@ -5,8 +5,9 @@ In order (`Quarantine.verdict`), once `min_quarantine` labeled events are in:
   (an earlier regime is back);
 - the inputs are at the reference (or, after a concept alarm, hold no number far outside its range)
   and the restored model's error is back at its pre-alarm level: "over", the incident is over;
-- the inputs moved and stay moved, yet after `harmless_after` labeled events the errors did not
-  rise over the whole evidence window: "harmless", the shift does no harm;
+- the inputs moved and stay moved (not on their way back: `_inputs_returning`), yet after
+  `harmless_after` labeled events the errors did not rise over the whole evidence window:
+  "harmless", the shift does no harm;
 - `max_quarantine` labeled events without any of these: "limit", once; the policy applies.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drift.contest import Contest
+from drift.data import FAR_MATCH_EVENTS
 from drift.decisions import Decision, Mode
 from drift.settings import GuardSettings
 
@@ -125,6 +127,8 @@ class QuarantineResolution:
                                 "pre-alarm level" + (f"; {SHADOW_NAMES[best]} is parked" if keep else ""), evidence,
                                 candidate="park" if keep else "drop", challenger=best, catch_up=catch_up)]
         if verdict == "harmless":
+            if self._inputs_returning(index):
+                return []  # the shift is ending: the inputs back at the reference decide ("over")
             return [self._accept_inputs(index, evidence)]
         why = f"no decision after {q.contest.labeled} labeled events"  # verdict == "limit"
         if s.policy == "promote":
@@ -166,6 +170,19 @@ class QuarantineResolution:
         if "fresh" not in contest.challengers or contest.mean_loss() is None:
             return "candidate"
         return "fresh" if contest.mean_loss("fresh") < contest.mean_loss("candidate") else "candidate"
+
+    def _inputs_returning(self, index: int) -> bool:
+        """Are the latest `FAR_MATCH_EVENTS` inputs back near the reference's range, after events
+        far outside it within a data window (as of the last data check, which is what says whether
+        they are back)? A x100 incident is ending: a harmless verdict waits for the inputs to be
+        back, and the restored model resumes, for the candidate learned the incident (holdout seed
+        73, agrawal commission x100 [7k,8k) / tree: harmless at event 8,073, 73 events after the
+        incident ended, put the candidate on, 0.86% under the oracle)."""
+        reference = self._reference()
+        if reference is None:
+            return False
+        outside = self.data.far_outside(reference, index - self.settings.data_window - self.settings.check_every)
+        return bool(outside) and outside[-1] <= index - FAR_MATCH_EVENTS
 
     def _far_lately(self, index: int) -> bool:
         """Does the latest data window hold a number far outside the reference's range?"""

@@ -582,6 +582,27 @@ def test_a_harmless_shift_of_the_inputs_goes_on_with_the_candidate_unless_it_did
     assert len(stream.decisions) == 2
 
 
+@pytest.mark.parametrize("ends", [True, False])
+def test_a_harmless_x100_shift_that_is_ending_is_not_accepted_the_restored_model_resumes(ends):
+    # Holdout seed 73 (agrawal commission x100 [7k,8k), tree): the harmless verdict came 73 events
+    # after the incident ended, before the inputs were found back, and put on the candidate, which
+    # had learned the x100 events. While the latest inputs are back near the range after far ones,
+    # the verdict waits; the inputs back end the quarantine "over". A x100 shift that goes on is
+    # accepted as before.
+    stream = Stream(make(harmless_after=300)).run(1000)
+    stream.run(300, scale=100.0, shadow=lambda loss: {"candidate": loss})
+    stream.run(400, scale=1.0 if ends else 100.0, shadow=lambda loss: {"candidate": loss})
+    rollback, resolution = stream.decisions[:2]
+    assert rollback.action == "rollback" and rollback.evidence["alarm"]["kind"] == "data"
+    if ends:
+        assert (resolution.action, resolution.candidate) == ("resume", "drop")
+        assert resolution.reason.startswith("incident over: the restored model's error is back")
+        assert resolution.catch_up[0] > 1300  # none of the x100 events
+    else:
+        assert (resolution.action, resolution.candidate) == ("promote", "promote")
+        assert "the inputs moved but the restored model's error stayed" in resolution.reason
+
+
 def test_a_concept_alarm_on_the_inputs_of_a_parked_regime_brings_its_model_back_within_the_quarantine():
     stream = Stream(make()).run(1000)
     stream.run(300, scale=5.0, error=0.6, shadow=lambda loss: {"candidate": 0.0})  # rollback, promote
