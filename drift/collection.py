@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drift.reference import Reference, _Binning, _smooth, build_reference, chance_psi, with_mass_of
-from drift.stats import change_point
+from drift.reference import Reference, _Binning, build_reference, chance_psi, with_mass_of
 
 
 class Collection:
@@ -110,6 +109,4 @@ class Collection:
         if not excess.size or excess.max() <= 0:
             return None
         j = int(np.argmax(excess))
-        # Per event, the log-likelihood ratio (latest window against the ones before) of its bin.
-        scores = np.log(_smooth(counts[j].astype(float), before.used[j]) / before.q[j])[codes[:, j]]
-        return self.events[change_point(scores)][0]
+        return self.events[before.onset(j, counts[j], codes[:, j])][0]

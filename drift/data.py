@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from drift.collection import Collection
-from drift.reference import MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, _smooth, chance_psi
+from drift.reference import MISSING, WRONG_TYPE, Reference, _as_numbers, _Binning, chance_psi
 from drift.reference import psi  # noqa: F401  (part of this module's API: tests and callers use it)
 from drift.stats import CHANCE, Z_CHANCE, chance_rate, change_point, rate_at_psi
 
@@ -396,12 +396,7 @@ class DataDriftDetector:
         else:
             kind, detector, statistic = "data", f"data:{name}", "psi"
             value, threshold = self._psi[j], self._psi_limit[j]
-        # Per-event log-likelihood ratio (recent against reference) of the event's bin: high for the
-        # bins the shift filled, low elsewhere, so that its mean steps at the onset. The plain
-        # surprise -ln q would miss a sensor stuck inside a bin as common as the others.
-        p = _smooth(counts.astype(float), self._binning.used[j])
-        scores = np.log(p / self._binning.q[j])[self._codes.last(self._history)[:, j]]
-        onset = self._recent_index[change_point(scores)]
+        onset = self._recent_index[self._binning.onset(j, counts, self._codes.last(self._history)[:, j])]
         return self._alarm(at, detector, kind, statistic, value, threshold, self._window(), onset)
 
     def _new_feature_alarm(self, key: Any, rate: float, at: int) -> DataAlarm:

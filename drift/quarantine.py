@@ -177,14 +177,18 @@ class QuarantineResolution:
         they are back)? A x100 incident is ending: a harmless verdict waits for the inputs to be
         back, and the restored model resumes, for the candidate learned the incident (holdout seed
         73, agrawal commission x100 [7k,8k) / tree: harmless at event 8,073, 73 events after the
-        incident ended, put the candidate on, 0.86% under the oracle)."""
-        reference = self._reference()
-        if reference is None:
-            return False
-        outside = self.data.far_outside(reference, index - self.settings.data_window - self.settings.check_every)
-        return bool(outside) and outside[-1] <= index - FAR_MATCH_EVENTS
+        incident ended, put the candidate on, 0.86% under the oracle). `near_run` asks more (a run
+        chance would not give), and stops answering before the check that finds them back."""
+        last = self._last_far(index - self.settings.data_window - self.settings.check_every)
+        return last is not None and last <= index - FAR_MATCH_EVENTS
 
     def _far_lately(self, index: int) -> bool:
         """Does the latest data window hold a number far outside the reference's range?"""
+        return self._last_far(index - self.settings.data_window) is not None
+
+    def _last_far(self, since: int) -> int | None:
+        """The index of the last kept event from `since` on with a number far outside the
+        reference's range (None: none, or no reference)."""
         reference = self._reference()
-        return reference is not None and bool(self.data.far_outside(reference, index - self.settings.data_window))
+        outside = self.data.far_outside(reference, since) if reference is not None else []
+        return outside[-1] if outside else None

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from drift.stats import Z_CHANCE
+from drift.stats import Z_CHANCE, change_point
 
 MISSING, WRONG_TYPE, OTHER, BELOW, ABOVE, FIRST = range(6)
 _DECILES = np.linspace(0.1, 0.9, 9)
@@ -216,6 +216,15 @@ class _Binning:
     def contributions(self, counts: np.ndarray) -> np.ndarray:
         p = _smooth(counts.astype(float), self.used)
         return (p - self.q) * np.log(p / self.q)
+
+    def onset(self, j: int, recent: np.ndarray, codes: np.ndarray) -> int:
+        """Where in `codes` (feature `j`'s bin per event, oldest first) the events most likely
+        began to come from the `recent` histogram rather than the reference mass: a change point of
+        each event's log-likelihood ratio (recent against reference) of its bin, high for the bins
+        the shift filled and low elsewhere, so that its mean steps at the onset. The plain surprise
+        -ln q would miss a sensor stuck inside a bin as common as the others."""
+        p = _smooth(recent.astype(float), self.used[j])
+        return change_point(np.log(p / self.q[j])[codes])
 
 
 def _smooth(counts: np.ndarray, used: np.ndarray) -> np.ndarray:
