@@ -70,9 +70,10 @@ class Decision:
 
     `restore` names the snapshot whose model becomes live; `candidate` says what happens to the
     shadow candidates: "start" (the candidate, a copy of the restored model, and, if configured, a
-    fresh untrained model), "promote" (`challenger` becomes live), "drop", "park" (dropped from
-    shadow, but `challenger` is written to a snapshot that `Guard.candidate_parked` keeps), or
-    "displace" (the live model a recall replaces goes on learning in shadow as "displaced").
+    fresh untrained model), "promote" (`challenger` becomes live), "drop", "keep" (the candidate
+    learns on in shadow, the fresh model goes), "park" (dropped from shadow, but `challenger` is
+    written to a snapshot that `Guard.candidate_parked` keeps), or "displace" (the live model a
+    recall replaces goes on learning in shadow as "displaced").
     `challenger` is "candidate" (the copy), "fresh" or "displaced".
     `park` names snapshots to keep as models of an earlier regime (they may win a later contest).
     `catch_up` = (first, end): after the swap, the live model learns the kept labeled events with

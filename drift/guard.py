@@ -18,13 +18,14 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   back a parked model (a known regime came back), resume (the incident is over; after a long
   concept quarantine the better of candidate and fresh model is parked: it learned a concept that
   may recur), accept the inputs (the shift is harmless), or apply the policy at the limit
-  (default: stay and alert). After an automatic promotion the runner-up of candidate and fresh
-  model learns on in shadow for `probation` labeled events, and goes on if it proves better; after
-  a recall while learning, so does the model the recall displaced. Decisions name the kept labeled
-  events the new live model learns (`catch_up`): those between its snapshot and the onset, those
-  since the onset that a recalled model's regime showed in (inputs that matched it, or a contest
-  it won), or, when a data incident is over, those since the inputs were found back. Restore
-  points and parked models are kept in `drift/regimes.py`.
+  (default: stay and alert). After an automatic promotion the runner-up of candidate and fresh model
+  learns on in shadow for `probation` labeled events, and goes on if it proves better; so does the
+  model a recall while learning displaced, and the candidate after an incident is over (unless
+  parked), which learned through it. Decisions name the kept labeled events the new live model
+  learns (`catch_up`): those between its snapshot and the onset, those since the onset that a
+  recalled model's regime showed in (inputs that matched it, or a contest it won), or, when a data
+  incident is over, those since the inputs were found back. Restore points and parked models are
+  kept in `drift/regimes.py`.
 - `paused`: an operator's stop. The guard never leaves it by itself.
 """
 

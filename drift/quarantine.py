@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from drift.contest import Contest
 from drift.data import FAR_MATCH_EVENTS
 from drift.decisions import Decision, Mode
+from drift.regimes import Probation
 from drift.settings import GuardSettings
 
 SHADOW_NAMES = {"candidate": "the candidate", "fresh": "the fresh model"}  # in decisions' reasons
@@ -123,9 +124,18 @@ class QuarantineResolution:
             # that concept, should it come back (recurring concepts): the loop parks it.
             keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
             best = self._best_candidate()
-            return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                "pre-alarm level" + (f"; {SHADOW_NAMES[best]} is parked" if keep else ""), evidence,
-                                candidate="park" if keep else "drop", challenger=best, catch_up=catch_up)]
+            if keep:
+                return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
+                                    f"pre-alarm level; {SHADOW_NAMES[best]} is parked", evidence,
+                                    candidate="park", challenger=best, catch_up=catch_up)]
+            # Otherwise the candidate learns on in shadow: it learned through the incident, which
+            # may have taught more than it harmed (missing features leave the others to learn).
+            decision = self._leave(index, "resume", "incident over: the restored model's error is back to its "
+                                   "pre-alarm level; the candidate, which learned through the incident, goes on "
+                                   "in shadow", evidence, candidate="keep", catch_up=catch_up)
+            self.probation = Probation([], s.probation, rivals=["candidate"], rival_window=s.evidence_window,
+                                       resumed=q.restored)
+            return [decision]
         if verdict == "harmless":
             if self._inputs_returning(index):
                 return []  # the shift is ending: the inputs back at the reference decide ("over")

@@ -10,8 +10,9 @@ decide through its `_decide`. Here because they form one concept, the regimes th
   significantly better than the live model did (`_known_regime`), or a contest it wins (in
   quarantine, or in the probation after a promotion).
 - Models that learn on in shadow while learning (`Probation`'s rivals): the model a recall
-  displaced, and the runner-up of a promotion (the one of candidate and fresh model not promoted).
-  If one beats the live model significantly, it goes on (`_rival_wins`).
+  displaced, the runner-up of a promotion (the one of candidate and fresh model not promoted), and
+  the candidate after an incident is over (it learned through the incident). If one beats the live
+  model significantly, it goes on (`_rival_wins`).
 
 Parked models, restore points and probations are kept in `drift/regimes.py`.
 """
@@ -50,11 +51,17 @@ class RegimeRecall:
         - "candidate" or "fresh", after a promotion: the quarantine's runner-up, slower to show
           its worth than the one promoted (a fresh tree may overtake a candidate whose leaves
           settled on the old concept; a candidate that has adapted may beat a fresh model with
-          what it knew)."""
+          what it knew);
+        - "candidate", after an incident is over: it learned through the incident, where the
+          restored model was frozen (no-guard's edge again: missing features left the others to
+          learn)."""
         probation = self.probation
         if name == "displaced":
             reason = (f"the model that {probation.recalled}'s recall displaced, which went on learning in shadow, "
                       "beats it")
+        elif probation.resumed is not None:
+            reason = (f"the candidate, which learned through the incident and went on learning in shadow, beats "
+                      f"the restored model ({probation.resumed}) that resumed")
         else:
             reason = (f"{SHADOW_NAMES[name]}, which went on learning in shadow after the promotion, beats the "
                       "promoted model")

@@ -18,6 +18,8 @@
   After a parked model is recalled while learning, the live model it replaced learns on in shadow
   for a while ("displaced", a probation too): it learned through what the recalled model missed,
   and if it predicts the regime significantly better once it has relearned it, it goes on.
+  After an incident is over and the restored model resumes, the candidate learns on in shadow the
+  same way: it learned through the incident, which sometimes taught more than it harmed.
 
 >>> points = RestorePoints(lookback=1000)
 >>> for events in (500, 1000, 1500):
@@ -236,20 +238,25 @@ class Probation:
       not always the better one for long).
     - After a recall while learning: the displaced model (`rivals`) against the recalled one
       (`recalled` is its snapshot).
+    - After an incident is over: the candidate, which learned through it, against the restored
+      model that resumed (`resumed` is its restore point).
 
     Rivals are judged on a window as long as a quarantine's: their edge, if any, is small and lasting.
     """
 
     def __init__(self, parked: list[str], length: int, window: int = PROBATION_WINDOW, *,
-                 rivals: list[str] = (), rival_window: int = 500, recalled: str | None = None) -> None:
+                 rivals: list[str] = (), rival_window: int = 500, recalled: str | None = None,
+                 resumed: str | None = None) -> None:
         self.contests = [Contest(list(names), window=size)
                          for names, size in ((parked, window), (rivals, rival_window)) if names]
         self.length = length
         self.recalled = recalled
+        self.resumed = resumed
 
     def __setstate__(self, state: dict) -> None:
         if "contest" in state:  # before rivals: one contest
             state["contests"] = [state.pop("contest")]
+        state.setdefault("resumed", None)
         self.__dict__.update(state)
 
     @property

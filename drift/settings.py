@@ -38,7 +38,8 @@ class GuardSettings:
     max_rollbacks: int = 3
     rollback_window: int = 20_000  # events
     parked_max: int = 3
-    # labeled events after a promotion (parked models and the runner-up in shadow) or a recall (the displaced one)
+    # labeled events after a promotion (parked models and the runner-up in shadow), a recall (the
+    # displaced one) or an incident over (the candidate)
     probation: int = 5000
     lookback: int = 5000  # events: how far back an onset (and so a restore point) can lie
 

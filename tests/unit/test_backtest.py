@@ -417,6 +417,34 @@ def test_a_recalled_model_that_no_longer_fits_its_regime_gives_way_to_the_model_
     assert report["windows"][-1]["metric"] > 0.95 and report["rollbacks"] == 1
 
 
+def test_after_an_incident_is_over_the_candidate_learns_on_in_shadow_for_the_probation(tmp_path):
+    # Feature c goes missing for 400 events: neither the candidate nor the fresh model beats the
+    # restored model, and c's return ends the incident. The candidate, which learned through it,
+    # learns on in shadow beside the resumed model for the probation (1,000 labeled events), then goes.
+    rng = random.Random(5)
+    events = []
+    for i in range(6000):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1), "c": rng.gauss(0, 1)}
+        y = x["a"] - x["b"] > 0
+        if 3000 <= i < 3400:
+            del x["c"]
+        events.append(orjson.dumps({"id": f"e{i}", "x": x, "y": y}))
+    seen: dict[int, tuple] = {}
+
+    def watch(index, loop):
+        candidate = loop.shadow.get("candidate")
+        seen[index] = (tuple(loop.shadow), candidate and dict(candidate["LogisticRegression"].weights))
+
+    report = backtest(events, config(guard={"probation": 1000}), window=1000, snapshot_dir=tmp_path, on_event=watch)
+    rollback, over = report["decisions"]
+    assert rollback["evidence"]["alarm"]["kind"] == "schema" and over["reason"].startswith("incident over")
+    assert (over["action"], over["candidate"]) == ("resume", "keep") and 3400 < over["at"] < 4000
+    shadows, weights = seen[over["at"] + 1]
+    assert shadows == ("candidate",)  # the fresh model goes
+    assert seen[over["at"] + 500][1] != weights  # it learns
+    assert seen[over["at"] + 1100][0] == ()  # not better by the end of its probation: dropped
+
+
 def test_the_runner_up_of_a_promotion_learns_on_in_shadow_and_takes_over_when_it_proves_better():
     # FriedmanDrift's concept change on a Hoeffding tree regressor: the candidate wins the quarantine
     # first, then the fresh model, free of the old concept's settled leaves, overtakes it.

@@ -174,13 +174,57 @@ def test_the_incident_is_over_when_the_restored_model_is_back_to_its_error_level
     stream = quarantined_by_concept(evidence_window=500)
     stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
     resume = stream.decisions[-1]
-    # over within an evidence window: the candidate learned too little of anything to keep it
+    # over within an evidence window: the candidate learned too little of anything to park it; it
+    # learns on in shadow (what it learned through the incident may help) on a probation
     assert (resume.action, resume.source, resume.target, resume.candidate) == (
-        "resume", "quarantine", "learning", "drop")
+        "resume", "quarantine", "learning", "keep")
     assert resume.restore is None  # the restored model is live already
     assert "incident over" in resume.reason and resume.evidence["p_value"] >= 0.05
     assert resume.catch_up is None  # the events its recovery was judged on may end the incident
     assert not stream.guard.parked
+    assert stream.guard.challengers == ["candidate"]
+
+
+def over_with_the_candidate_on_probation(**overrides) -> tuple[Stream, str]:
+    stream = quarantined_by_concept(evidence_window=500, **overrides)
+    restored = stream.guard.quarantine.restored
+    stream.run(400, error=0.05, shadow=lambda loss: {"candidate": loss})
+    assert stream.decisions[-1].candidate == "keep"
+    return stream, restored
+
+
+def test_after_an_incident_the_candidate_goes_on_when_it_predicts_significantly_better():
+    # It learned through the incident what the frozen restored model missed (no-guard's edge where
+    # pausing cost more than the incident did: missing features leave the others to learn).
+    stream, restored = over_with_the_candidate_on_probation()
+    over = stream.decisions[-1]
+    errs = itertools.cycle([1.0] + [0.0] * 99)  # 0.01 against the restored model's 0.06
+    stream.run(3000, error=0.06, shadow=lambda loss: {"candidate": next(errs)})
+    win = stream.decisions[-1]
+    assert win is not over and win.at - over.at < 1000
+    assert (win.action, win.trigger, win.source, win.target) == ("promote", "auto", "learning", "learning")
+    assert (win.candidate, win.challenger, win.restore, win.park) == ("promote", "candidate", None, ())
+    assert win.evidence["alpha"] == pytest.approx(0.01 * 500 / 5000) and win.evidence["events"] <= 500
+    assert f"the candidate, which learned through the incident and went on learning in shadow, beats the " \
+           f"restored model ({restored}) that resumed" in win.reason
+    assert stream.guard.challengers == [] and stream.guard.probation is None
+
+
+def test_after_an_incident_a_candidate_that_is_not_better_is_dropped_when_the_probation_ends():
+    stream, restored = over_with_the_candidate_on_probation(probation=1000)
+    over = stream.decisions[-1]
+    errs = itertools.cycle([1.0] * 6 + [0.0] * 94)  # a little better: 0.06 against 0.07, by chance or not
+    stream.run(1200, error=0.07, shadow=lambda loss: {"candidate": next(errs)})
+    assert stream.decisions[-1] is over
+    assert stream.guard.probation is None and stream.guard.challengers == []
+
+
+def test_the_candidate_on_probation_after_an_incident_is_part_of_the_guard_state():
+    import pickle
+
+    stream, restored = over_with_the_candidate_on_probation()
+    restarted = pickle.loads(pickle.dumps(stream.guard))
+    assert restarted.challengers == ["candidate"] and restarted.probation.resumed == restored
 
 
 def test_a_candidate_that_learned_a_long_concept_incident_is_parked_and_can_win_when_it_recurs():
@@ -207,14 +251,16 @@ def test_a_candidate_that_learned_a_long_concept_incident_is_parked_and_can_win_
     assert back.park == (caught_up(stream.decisions[-2], back),) != (stream.decisions[-2].restore,)
 
 
-def test_a_long_data_quarantine_that_ends_over_drops_the_candidate():
+def test_a_long_data_quarantine_that_ends_over_does_not_park_the_candidate():
     stream = Stream(make(evidence_window=200)).run(1000)
     stream.run(100, scale=100.0)  # an input incident: a data alarm
     stream.run(300, scale=100.0, error=0.6, shadow=lambda loss: {"candidate": loss})
     stream.run(600, error=0.05, shadow=lambda loss: {"candidate": loss})
     over = stream.decisions[-1]
-    assert (over.action, over.target, over.candidate) == ("resume", "learning", "drop")
+    # (it learned a data incident, not a concept that may recur: it learns on, on probation)
+    assert (over.action, over.target, over.candidate) == ("resume", "learning", "keep")
     assert "incident over" in over.reason and stream.decisions[0].evidence["alarm"]["kind"] == "data"
+    assert not stream.guard.parked
     # The restored model learns the events after the check that found the inputs back: none of the
     # x100 ones (they ended at 1400), and all since that check.
     first, end = over.catch_up
@@ -595,7 +641,7 @@ def test_a_harmless_x100_shift_that_is_ending_is_not_accepted_the_restored_model
     rollback, resolution = stream.decisions[:2]
     assert rollback.action == "rollback" and rollback.evidence["alarm"]["kind"] == "data"
     if ends:
-        assert (resolution.action, resolution.candidate) == ("resume", "drop")
+        assert (resolution.action, resolution.candidate) == ("resume", "keep")  # on probation
         assert resolution.reason.startswith("incident over: the restored model's error is back")
         assert resolution.catch_up[0] > 1300  # none of the x100 events
     else:
