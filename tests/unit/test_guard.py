@@ -974,3 +974,14 @@ def test_a_guard_from_a_snapshot_of_the_older_shape_resumes():
     assert [p.snapshot for p in guard.parked] == ["s0"] and guard.protected(600) == {"s0", "s1"}
     assert guard.parked[0].by_inputs and guard.probation.labeled == 1 and not guard.probation.over
     assert guard.losses.baseline(onset=600) == 0.25 and not hasattr(guard, "_losses")
+
+
+def test_a_probation_from_a_snapshot_before_the_candidate_learned_on_after_an_incident_loads():
+    import pickle
+
+    from drift.regimes import Probation
+
+    old = Probation([], 5000, rivals=["displaced"], recalled="s0")
+    del old.__dict__["resumed"]  # the shape before 'incident over' kept the candidate in shadow
+    probation = pickle.loads(pickle.dumps(old))
+    assert probation.resumed is None and probation.rivals == ["displaced"] and probation.recalled == "s0"
