@@ -37,7 +37,7 @@ from drift.concept import ConceptDetector
 from drift.contest import Contest
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
-from drift.history import LossHistory, Replay
+from drift.history import VERIFY_MIN, LossHistory, Replay
 from drift.quarantine import SHADOW_NAMES, Quarantine, QuarantineResolution
 from drift.recall import RegimeRecall
 from drift.regimes import (  # noqa: F401 - Parked, RestorePoint: see __setstate__
@@ -98,6 +98,7 @@ class Guard(QuarantineResolution, RegimeRecall):
         self._data_quiet_until = -1
         self._checks_seen = 0
         self._learning_since = 0
+        self._held: tuple[dict, int, int] | None = None  # (alarm, onset, index): `_concept_alarm`
 
     def __setstate__(self, state: dict) -> None:
         # Snapshots written before drift/regimes.py hold plain lists of `drift.guard.Parked` and
@@ -115,6 +116,7 @@ class Guard(QuarantineResolution, RegimeRecall):
         if isinstance(state.get("restore_points"), list):
             points, state["restore_points"] = state["restore_points"], RestorePoints(state["settings"].lookback)
             state["restore_points"].points = points
+        state.setdefault("_held", None)
         self.__dict__.update(state)
 
     # -- what the loop asks per event --------------------------------------------------------
@@ -184,20 +186,46 @@ class Guard(QuarantineResolution, RegimeRecall):
             self.losses.add(index, loss)
             if self.concept is None:
                 return []
-            signal = self.concept.update(index, loss)
-            if signal is not None:
-                alarm = signal.to_dict()
-                if signal.level == "drift" and replay is not None:
-                    alarm["verified"] = self.losses.verify(signal.onset, self.last_good(signal.onset), replay,
-                                                            self.classifier, self.settings.min_increase)
-                self._record_alarm(alarm)
-                if signal.level == "drift" and alarm.get("verified", {}).get("drift", True):
-                    return self._on_alarm(index, alarm, onset=signal.onset, replay=replay)
+            alarm, onset = self._concept_alarm(index, self.concept.update(index, loss), replay)
+            if alarm is not None:
+                if replay is not None:
+                    alarm["verified"] = self.losses.verify(onset, self.last_good(onset), replay, self.classifier,
+                                                           self.settings.min_increase)
+                if alarm.get("verified", {}).get("drift", True):
+                    return self._on_alarm(index, alarm, onset=onset, replay=replay)
             return self._on_probation(index, loss, shadow)
         if self.mode is Mode.QUARANTINE and self.quarantine is not None:
             self.quarantine.contest.add(loss, shadow or {})
             return self._resolve(index)
         return []
+
+    def _concept_alarm(self, index: int, signal, replay: Replay | None) -> tuple[dict | None, int | None]:
+        """The concept alarm to act on now, and its onset: this event's drift signal, or one held
+        until now (None: neither). Every signal is on record; one that fires while another is held
+        only that.
+
+        An alarm with fewer than `VERIFY_MIN` labeled events since its onset, while parked models
+        exist, is held until there are that many (or `VERIFY_MIN` events have passed): neither the
+        model of the restore point (`LossHistory.verify`) nor a parked one (`_known_regime`) can be
+        scored on fewer, and a quarantine takes `min_quarantine` labeled events to bring a parked
+        model back (holdout seed 83, mixed flipped labels [12k,18k): at the end of the flip the
+        alarm came 25 events after the onset, and the old model was back 50 events after that)."""
+        if signal is not None:
+            alarm = signal.to_dict()
+            self._record_alarm(alarm)
+            if signal.level != "drift" or self._held is not None:
+                return None, None
+            if replay is not None and self.parked and self.losses.labeled_since(signal.onset) < VERIFY_MIN:
+                self._held = (alarm, signal.onset, index)
+                return None, None
+            return alarm, signal.onset
+        if self._held is not None:
+            alarm, onset, at = self._held
+            if self.losses.labeled_since(onset) >= VERIFY_MIN or index - at >= VERIFY_MIN:
+                self._held = None
+                alarm["held_until"] = index
+                return alarm, onset
+        return None, None
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -375,6 +403,7 @@ class Guard(QuarantineResolution, RegimeRecall):
     def _decide(self, index: int, action: str, trigger: str, target: Mode, reason: str, evidence: dict,
                 **plan) -> Decision:
         check_transition(self.mode, target, action, trigger)
+        self._held = None  # an alarm held is moot after any transition
         if target is Mode.LEARNING and (self.mode is not Mode.LEARNING or plan.get("restore")):
             self._learning_since = index  # the live model learns (again) from here on
         decision = Decision(at=index, action=action, trigger=trigger, source=self.mode.value, target=target.value,

@@ -34,6 +34,15 @@ class LossHistory:
     def clear(self) -> None:
         self.losses.clear()
 
+    def labeled_since(self, onset: int) -> int:
+        """How many of the labeled events kept are from `onset` on."""
+        n = 0
+        for i, _ in reversed(self.losses):
+            if i < onset:
+                break
+            n += 1
+        return n
+
     def baseline(self, onset: int) -> float | None:
         """Mean loss over the (up to) `BASELINE_EVENTS` labeled events before `onset`."""
         losses = [loss for i, loss in self.losses if i < onset][-BASELINE_EVENTS:]

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings as hyp_settings, strategies 
 from drift.contest import Contest
 from drift.decisions import MANUAL_ONLY, TRANSITIONS, IllegalTransition, Mode, check_transition
 from drift.guard import Guard, GuardError, GuardSettings
+from drift.history import VERIFY_MIN
 
 
 def make(**overrides) -> Guard:
@@ -685,6 +686,75 @@ def test_a_concept_alarm_on_labels_a_parked_model_predicts_better_brings_it_back
     assert stream.guard.decision_counts["rollback"] == 1 and stream.guard.mode is Mode.LEARNING
 
 
+def concept_returns_soon_after_a_grid_point(**overrides) -> tuple[Stream, str]:
+    """A promotion parked the old concept's model; it comes back so that the detector (ADWIN checks
+    every 32 events) fires 21 labeled events after the onset: too few to score a model on."""
+    stream = Stream(make(probation=500, **overrides)).run(1000)
+    stream.run(300, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    parked = stream.guard.parked[0].snapshot
+    stream.run(1515)
+    return stream, parked
+
+
+def test_a_concept_alarm_too_soon_after_its_onset_is_held_until_a_parked_model_can_be_scored():
+    # Holdout seed 83, mixed flipped labels [12k,18k): at the flip's end the alarm came 25 events
+    # after the onset, so the quarantine had to bring the old model back, 50 labeled events later.
+    stream, parked = concept_returns_soon_after_a_grid_point()
+    stream.run(300, error=0.95, replay=lambda snapshot, since: [0.0 if snapshot == parked else 1.0]
+               * (stream.index - since + 1))
+    alarm = stream.guard.alarms[-1]
+    back = stream.decisions[2]
+    assert alarm["at"] - alarm["onset"] < VERIFY_MIN  # fired early
+    assert (back.action, back.restore, back.target) == ("resume", parked, "learning")  # no rollback
+    assert back.at == alarm["held_until"] == alarm["onset"] + VERIFY_MIN - 1  # when 30 labeled events are in
+    assert back.evidence["labels"]["events"] == VERIFY_MIN
+    assert stream.guard.decision_counts.get("rollback", 0) == 1  # the first one only
+
+
+def test_a_held_concept_alarm_rolls_back_if_no_parked_model_predicts_the_events_since_its_onset():
+    stream, parked = concept_returns_soon_after_a_grid_point()
+    stream.run(300, error=0.95, replay=lambda snapshot, since: [1.0] * (stream.index - since + 1))
+    alarm = stream.guard.alarms[-1]
+    rollback = stream.decisions[2]
+    assert (rollback.action, rollback.evidence["alarm"]["held_until"]) == ("rollback", rollback.at)
+    assert rollback.at == alarm["onset"] + VERIFY_MIN - 1
+    # and the restore point's model could be asked now: it does no better, a real change
+    assert rollback.evidence["alarm"]["verified"]["drift"] and "p_value" in rollback.evidence["alarm"]["verified"]
+
+
+def test_a_concept_alarm_is_held_at_most_30_events_when_labels_are_sparse():
+    stream, parked = concept_returns_soon_after_a_grid_point()
+    for _ in range(60):  # labels for one event in five from the onset on
+        stream.run(1, error=0.95, replay=lambda snapshot, since: [1.0] * 10)
+        stream.run(4, labels=False)
+    alarm = stream.guard.alarms[-1]
+    rollback = stream.decisions[2]
+    assert rollback.action == "rollback" and alarm["held_until"] == rollback.at
+    assert VERIFY_MIN <= rollback.at - alarm["at"] < VERIFY_MIN + 5  # the first labeled event after 30
+    assert (rollback.at - alarm["onset"]) // 5 < VERIFY_MIN  # fewer labeled events than that since the onset
+
+
+def test_without_parked_models_a_concept_alarm_is_not_held():
+    stream = Stream(make()).run(1515)
+    stream.run(300, error=0.95, replay=lambda snapshot, since: [1.0] * (stream.index - since + 1))
+    alarm, rollback = stream.guard.alarms[-1], stream.decisions[0]
+    assert rollback.action == "rollback" and rollback.at == alarm["at"] and "held_until" not in alarm
+
+
+def test_a_held_alarm_is_part_of_the_guard_state_and_any_decision_drops_it():
+    import pickle
+
+    stream, parked = concept_returns_soon_after_a_grid_point()
+    for _ in range(40):
+        stream.run(1, error=0.95, replay=lambda snapshot, since: [1.0])
+        if stream.guard._held is not None:
+            break
+    restarted = pickle.loads(pickle.dumps(stream.guard))
+    assert restarted._held is not None and restarted._held[0]["onset"] == stream.guard._held[1]
+    stream.guard.pause(stream.index)
+    assert stream.guard._held is None
+
+
 def test_label_recognition_pairs_a_replay_of_the_kept_tail_with_the_latest_live_losses():
     # The loop keeps the latest labeled events only: a replay may cover fewer than the live losses.
     stream = Stream(make(probation=500)).run(1000)
@@ -952,7 +1022,8 @@ def _check_invariants(guard: Guard) -> None:
 def test_a_guard_from_a_snapshot_of_the_older_shape_resumes():
     # Before drift/regimes.py, parked models and restore points were plain lists in the guard;
     # before drift/history.py, its losses were a plain deque; before Probation, a probation was
-    # its bare contest; before recall by contest only, parked models had no `by_inputs`.
+    # its bare contest; before recall by contest only, parked models had no `by_inputs`; before
+    # held alarms, no `_held`.
     from collections import deque
 
     from drift.contest import Contest
@@ -967,13 +1038,14 @@ def test_a_guard_from_a_snapshot_of_the_older_shape_resumes():
     state["_losses"] = deque([(i, 0.25) for i in range(400, 600)], maxlen=2000)
     state["probation"] = Contest(["parked:s0"], window=200)
     state["probation"].add(0.0, {"parked:s0": 0.0})
+    del state["_held"]  # before concept alarms were held
     guard = Guard.__new__(Guard)
     guard.__setstate__(state)  # what unpickling the snapshot does
 
     assert guard.last_good(600) == "s1" and guard.challengers == ["parked:s0"]
     assert [p.snapshot for p in guard.parked] == ["s0"] and guard.protected(600) == {"s0", "s1"}
     assert guard.parked[0].by_inputs and guard.probation.labeled == 1 and not guard.probation.over
-    assert guard.losses.baseline(onset=600) == 0.25 and not hasattr(guard, "_losses")
+    assert guard.losses.baseline(onset=600) == 0.25 and not hasattr(guard, "_losses") and guard._held is None
 
 
 def test_a_probation_from_a_snapshot_before_the_candidate_learned_on_after_an_incident_loads():
