@@ -10,7 +10,9 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   before, the live model changed, not the world, and learning goes on), and an alarm (of either
   kind) whose inputs since the onset match a parked model's regime brings that model back at once
   (in quarantine, every data check asks the same), as does a concept alarm on labeled events a
-  parked model predicts significantly better than the live one did, and at the old error level.
+  parked model predicts significantly better than the live one did, and at the old error level
+  (a concept alarm with too few labeled events since its onset for these scores waits for them,
+  while parked models exist: `_concept_alarm`).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict
