@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from drift.concept import ConceptDetector
+from drift.concept import ConceptDetector, ConceptSignal
 from drift.contest import Contest
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
@@ -201,10 +201,11 @@ class Guard(QuarantineResolution, RegimeRecall):
             return self._resolve(index)
         return []
 
-    def _concept_alarm(self, index: int, signal, replay: Replay | None) -> tuple[dict | None, int | None]:
+    def _concept_alarm(self, index: int, signal: ConceptSignal | None,
+                       replay: Replay | None) -> tuple[dict | None, int | None]:
         """The concept alarm to act on now, and its onset: this event's drift signal, or one held
-        until now (None: neither). Every signal is on record; one that fires while another is held
-        only that.
+        until now (None: neither). Every signal is recorded; one that fires while another is held
+        is only recorded.
 
         An alarm with fewer than `VERIFY_MIN` labeled events since its onset, while parked models
         exist, is held until there are that many (or `VERIFY_MIN` events have passed): neither the
