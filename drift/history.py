@@ -49,7 +49,7 @@ class LossHistory:
         return sum(losses) / len(losses) if losses else None
 
     def verify(self, onset: int, restore: str | None, replay: Replay, classifier: bool,
-               min_increase: float) -> dict:
+               min_increase: float, since: int | None = None) -> dict:
         """Did the world change at `onset`, or only the live model? Ask the model of the restore point.
 
         If it predicts the events since the onset at the live model's pre-onset error level, the
@@ -58,9 +58,10 @@ class LossHistory:
         for good. Not drift: the guard keeps learning. So too if its error rose by less than the
         rise an alarm must show (`min_increase`, classifiers): what changed materially is the live
         model. Without a verdict (too few events since the onset, no restore point), the alarm
-        stands.
+        stands. With `since`, the events from there on are asked instead of all those since the
+        onset (whether a rise persists), against the same pre-onset level.
         """
-        losses = replay(restore, onset) if restore is not None else None
+        losses = replay(restore, onset if since is None else since) if restore is not None else None
         if not losses or len(losses) < VERIFY_MIN:
             return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
         same, evidence = at_baseline(losses, self.baseline(onset), classifier)

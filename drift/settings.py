@@ -29,6 +29,9 @@ class GuardSettings:
     max_quarantine: int = 5000  # labeled events before the policy applies
     policy: str = "stay"
     evidence_window: int = 500
+    # labeled events a concept alarm waits, before it rolls back, for the restore point's model to
+    # show the rise persists (0: no wait)
+    persist_events: int = 100
     alpha: float = 0.01
     margin: float = 0.1  # relative loss improvement a challenger must show
     # In quarantine, a fresh model (untrained, the same spec) learns in shadow beside the candidate:

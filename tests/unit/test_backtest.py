@@ -445,6 +445,26 @@ def test_after_an_incident_is_over_the_candidate_learns_on_in_shadow_for_the_pro
     assert seen[over["at"] + 1100][0] == ()  # not better by the end of its probation: dropped
 
 
+@pytest.mark.parametrize("persist_events", [100, 0])
+def test_a_cluster_of_hard_events_in_a_stationary_stream_rolls_nothing_back_once_the_rise_must_persist(
+        persist_events):
+    # Hyperplane, seed 2018: a young tree, and the model of its restore point (event 2,500) too, err
+    # far more on events 2,621 to 2,699 than before or after (0.177 against at most 0.078, fixed).
+    # The alarm's verification confirms the rise; waiting 100 labeled events shows it did not last.
+    events = [orjson.dumps(e) for e in generate("stationary", 3000, 2018, base="hyperplane")]
+    settings = config(model={"preset": "hoeffding_tree"}, snapshots={"every_events": 500},
+                      guard={"persist_events": persist_events})
+    report = backtest(events, settings, window=1000)
+    (alarm,) = report["alarms"]
+    assert (alarm["at"], alarm["onset"]) == (2699, 2621)
+    if persist_events:
+        assert report["decisions"] == [] and report["rollbacks"] == 0
+    else:  # without the wait: a rollback, and a quarantine the learning candidate wins
+        rollback, promotion = report["decisions"]
+        assert (rollback["at"], rollback["action"], promotion["action"]) == (2699, "rollback", "promote")
+        assert rollback["evidence"]["alarm"]["verified"]["drift"]
+
+
 def test_the_runner_up_of_a_promotion_learns_on_in_shadow_and_takes_over_when_it_proves_better():
     # FriedmanDrift's concept change on a Hoeffding tree regressor: the candidate wins the quarantine
     # first, then the fresh model, free of the old concept's settled leaves, overtakes it.

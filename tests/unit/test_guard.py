@@ -711,19 +711,22 @@ def test_a_concept_alarm_too_soon_after_its_onset_is_held_until_a_parked_model_c
     assert stream.guard.decision_counts.get("rollback", 0) == 1  # the first one only
 
 
-def test_a_held_concept_alarm_rolls_back_if_no_parked_model_predicts_the_events_since_its_onset():
-    stream, parked = concept_returns_soon_after_a_grid_point()
+@pytest.mark.parametrize("persist_events", [0, 100])
+def test_a_held_concept_alarm_rolls_back_if_no_parked_model_predicts_the_events_since_its_onset(persist_events):
+    stream, parked = concept_returns_soon_after_a_grid_point(persist_events=persist_events)
     stream.run(300, error=0.95, replay=lambda snapshot, since: [1.0] * (stream.index - since + 1))
     alarm = stream.guard.alarms[-1]
     rollback = stream.decisions[2]
     assert (rollback.action, rollback.evidence["alarm"]["held_until"]) == ("rollback", rollback.at)
-    assert rollback.at == alarm["onset"] + VERIFY_MIN - 1
-    # and the restore point's model could be asked now: it does no better, a real change
+    # the restore point's model could be asked once 30 labeled events were in: it does no better,
+    # a real change; it is asked again, on the latter half of `persist_events` more: still no better
+    assert rollback.at == alarm["onset"] + VERIFY_MIN - 1 + persist_events
     assert rollback.evidence["alarm"]["verified"]["drift"] and "p_value" in rollback.evidence["alarm"]["verified"]
+    assert rollback.evidence["alarm"].get("persisted", {"drift": True})["drift"]
 
 
 def test_a_concept_alarm_is_held_at_most_30_events_when_labels_are_sparse():
-    stream, parked = concept_returns_soon_after_a_grid_point()
+    stream, parked = concept_returns_soon_after_a_grid_point(persist_events=0)
     for _ in range(60):  # labels for one event in five from the onset on
         stream.run(1, error=0.95, replay=lambda snapshot, since: [1.0] * 10)
         stream.run(4, labels=False)
@@ -735,10 +738,44 @@ def test_a_concept_alarm_is_held_at_most_30_events_when_labels_are_sparse():
 
 
 def test_without_parked_models_a_concept_alarm_is_not_held():
-    stream = Stream(make()).run(1515)
+    stream = Stream(make(persist_events=0)).run(1515)
     stream.run(300, error=0.95, replay=lambda snapshot, since: [1.0] * (stream.index - since + 1))
     alarm, rollback = stream.guard.alarms[-1], stream.decisions[0]
     assert rollback.action == "rollback" and rollback.at == alarm["at"] and "held_until" not in alarm
+
+
+def rise_for(events: int, stream: Stream, start: int):
+    """A replay: the restore point's model errs on 3 events in 10 from `start` for `events` events
+    (a cluster of hard events, or a change if it lasts), and on 1 in 20 otherwise, as before."""
+    def replay(snapshot, since):
+        return [1.0 if (start <= i < start + events and i % 10 < 3) or i % 20 == 0 else 0.0
+                for i in range(since, stream.index + 1)]
+    return replay
+
+
+def test_a_concept_rise_that_does_not_persist_rolls_nothing_back():
+    # A cluster of hard events in a stationary stream: the live model and its restore point's both
+    # err more for 100 events. The alarm, verified on the events since its onset, waits 100
+    # labeled events; on the latter 50 the restore point's model is back at its level.
+    stream = Stream(make()).run(1500)
+    replay = rise_for(100, stream, stream.index)
+    stream.run(100, error=0.3, replay=replay)
+    stream.run(400, error=0.05, replay=replay)
+    (alarm,) = stream.guard.alarms
+    assert alarm["verified"]["drift"] and alarm["at"] - alarm["onset"] >= VERIFY_MIN
+    assert alarm["held_until"] == alarm["at"] + 100 and not alarm["persisted"]["drift"]
+    assert stream.decisions == [] and stream.guard.mode is Mode.LEARNING
+
+
+def test_a_concept_rise_that_persists_rolls_back_after_the_wait():
+    stream = Stream(make()).run(1500)
+    replay = rise_for(10_000, stream, stream.index)
+    stream.run(400, error=0.3, replay=replay)
+    (alarm,) = stream.guard.alarms
+    rollback = stream.decisions[0]
+    assert (rollback.action, rollback.at) == ("rollback", alarm["at"] + 100)
+    assert alarm["persisted"]["drift"] and alarm["persisted"]["p_value"] < 0.05
+    assert rollback.evidence["onset"] == alarm["onset"]  # the restore point is the one before the onset
 
 
 def test_a_held_alarm_is_part_of_the_guard_state_and_any_decision_drops_it():

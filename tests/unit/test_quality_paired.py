@@ -1,5 +1,5 @@
 """The guard-quality harness's paired test of guard against no-guard (the table's `p` column), and the
-contest false-wins benchmark."""
+contest false-wins and stationary-rollbacks benchmarks."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ def test_the_contest_false_wins_benchmark_counts_wins_between_equal_models_and_a
     assert bench.quarantine_wins(random.Random(1), s, 1000, error=0.3, agreement=0.0)
     assert bench.probation_wins(random.Random(1), s, True, error=0.3, agreement=0.0)
     assert bench.probation_wins(random.Random(1), s, False, error=0.3, agreement=0.0)
+
+
+def test_the_stationary_rollbacks_benchmark_counts_alarms_and_rollbacks_per_stream():
+    # Seed 2018's hyperplane holds a cluster of hard events (2,621 to 2,699): the tree's alarm there
+    # is counted, and no rollback, since the guard waits for a rise to persist (test_backtest.py).
+    from benchmarks.stationary_rollbacks import one_stream
+
+    assert one_stream("hyperplane", "tree", 3000, 2018) == (1, 0, None)
+    assert one_stream("hyperplane", "linear", 3000, 2018) == (0, 0, None)
