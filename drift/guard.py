@@ -213,7 +213,11 @@ class Guard(QuarantineResolution, RegimeRecall):
         model of the restore point (`LossHistory.verify`) nor a parked one (`_known_regime`) can be
         scored on fewer, and a quarantine takes `min_quarantine` labeled events to bring a parked
         model back (holdout seed 83, mixed flipped labels [12k,18k): at the end of the flip the
-        alarm came 25 events after the onset, and the old model was back 50 events after that)."""
+        alarm came 25 events after the onset, and the old model was back 50 events after that).
+
+        An alarm `_on_alarm` held for its rise to persist (`_rise_to_confirm`: it carries the
+        restore point's verdict, "verified") is released after `persist_events` labeled events,
+        with the verdict on the latter half of them ("persisted")."""
         if signal is not None:
             alarm = signal.to_dict()
             self._record_alarm(alarm)
