@@ -1,6 +1,6 @@
 """How often does the guard roll back on a stream where nothing changes?
 
-    python -m benchmarks.stationary_rollbacks          # 100 seeds x 30,000 events per row (about 12 minutes)
+    python -m benchmarks.stationary_rollbacks          # 100 seeds x 30,000 events per row (11-16 minutes)
     options: --seeds 100  --first 2000  --events 30000  --models linear,tree  --bases hyperplane,rbf  --workers 2
 
 Each row runs the guard (default settings, snapshots every 500 events, as `guard_quality`) through
@@ -16,25 +16,18 @@ import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-import orjson
-
 from benchmarks._harness import table
-from benchmarks._quality import FAMILIES, SNAPSHOT_EVERY, _quiet
+from benchmarks._quality import FAMILIES, make_case, run_case
 from benchmarks.contest_false_wins import wilson
-from stream.backtest import backtest
-from stream.config import Config
-from stream.scenarios import generate
 
 
 def one_stream(base: str, family: str, events: int, seed: int) -> tuple[int, int, int | None]:
-    """(alarms, rollbacks, event of the first rollback or None) of the guard on one stream."""
-    _quiet()
-    config = Config.build({"model": {"preset": FAMILIES[family]["classification"]},
-                           "snapshots": {"every_events": SNAPSHOT_EVERY}}, env={})
-    stream = [orjson.dumps(e) for e in generate("stationary", events, seed, base=base)]
-    report = backtest(stream, config, window=events)
-    rollbacks = [d["at"] for d in report["decisions"] if d["action"] == "rollback"]
-    return len(report["alarms"]), len(rollbacks), (rollbacks[0] if rollbacks else None)
+    """(alarms, rollbacks, event of the first rollback or None) of the guard arm of `guard_quality`
+    on one stationary stream."""
+    case = make_case("stationary", "stationary", events, seed, base=base)
+    guard = run_case(case, family, skip=("no-guard", "river-drc"))["guard"]
+    rollbacks = [d["at"] for d in guard["decisions"] if d["action"] == "rollback"]
+    return len(guard["alarms"]), len(rollbacks), (rollbacks[0] if rollbacks else None)
 
 
 def main() -> None:

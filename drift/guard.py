@@ -229,16 +229,13 @@ class Guard(QuarantineResolution, RegimeRecall):
             return alarm, signal.onset
         if self._held is not None:
             alarm, onset, at = self._held
-            if "verified" in alarm:  # held to see whether the rise persists (`_rise_to_confirm`)
-                wait = self.settings.persist_events
-                if self.losses.labeled_since(at + 1) < wait and index - at < wait:
-                    return None, None
-                since = at + 1 + wait // 2  # the latter half of the wait: past a cluster's tail
-                if replay is not None:
-                    alarm["persisted"] = self.losses.verify(onset, self.last_good(onset), replay, self.classifier,
-                                                            self.settings.min_increase, since=since)
-            elif self.losses.labeled_since(onset) < VERIFY_MIN and index - at < VERIFY_MIN:
+            persisting = "verified" in alarm  # held by `_rise_to_confirm`, not for want of labels
+            since, wait = (at + 1, self.settings.persist_events) if persisting else (onset, VERIFY_MIN)
+            if self.losses.labeled_since(since) < wait and index - at < wait:
                 return None, None
+            if persisting and replay is not None:  # asked on the latter half of the wait: past a cluster's tail
+                alarm["persisted"] = self.losses.verify(onset, self.last_good(onset), replay, self.classifier,
+                                                        self.settings.min_increase, since=since + wait // 2)
             self._held = None
             alarm["held_until"] = index
             return alarm, onset

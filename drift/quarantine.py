@@ -124,15 +124,14 @@ class QuarantineResolution:
             # that concept, should it come back (recurring concepts): the loop parks it.
             keep = q.kind == "concept" and q.contest.labeled >= s.evidence_window
             best = self._best_candidate()
+            over = "incident over: the restored model's error is back to its pre-alarm level"
             if keep:
-                return [self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                    f"pre-alarm level; {SHADOW_NAMES[best]} is parked", evidence,
+                return [self._leave(index, "resume", f"{over}; {SHADOW_NAMES[best]} is parked", evidence,
                                     candidate="park", challenger=best, catch_up=catch_up)]
             # Otherwise the candidate learns on in shadow: it learned through the incident, which
             # may have taught more than it harmed (missing features leave the others to learn).
-            decision = self._leave(index, "resume", "incident over: the restored model's error is back to its "
-                                   "pre-alarm level; the candidate, which learned through the incident, goes on "
-                                   "in shadow", evidence, candidate="keep", catch_up=catch_up)
+            decision = self._leave(index, "resume", f"{over}; the candidate, which learned through the incident, "
+                                   "goes on in shadow", evidence, candidate="keep", catch_up=catch_up)
             self.probation = Probation([], s.probation, rivals=["candidate"], rival_window=s.evidence_window,
                                        resumed=q.restored)
             return [decision]
