@@ -370,7 +370,7 @@ class Guard(QuarantineResolution, RegimeRecall):
         nothing changed (`benchmarks/stationary_rollbacks.py`). A real change persists."""
         verified = alarm.get("verified", {})
         return (alarm.get("kind") == "concept" and replay is not None and self.settings.persist_events > 0
-                and "persisted" not in alarm and verified.get("drift") and "p_value" in verified)
+                and "persisted" not in alarm and verified.get("drift") and "snapshot" in verified)  # a verdict
 
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far

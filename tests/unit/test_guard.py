@@ -767,14 +767,19 @@ def test_a_concept_rise_that_does_not_persist_rolls_nothing_back():
     assert stream.decisions == [] and stream.guard.mode is Mode.LEARNING
 
 
-def test_a_concept_rise_that_persists_rolls_back_after_the_wait():
-    stream = Stream(make()).run(1500)
+@pytest.mark.parametrize("classifier", [True, False], ids=["classifier", "regressor"])
+def test_a_concept_rise_that_persists_rolls_back_after_the_wait(classifier):
+    guard = make()
+    guard.classifier = classifier  # a regressor's verdict is a ratio of mean errors, without a p-value
+    stream = Stream(guard).run(1500)
     replay = rise_for(10_000, stream, stream.index)
     stream.run(400, error=0.3, replay=replay)
-    (alarm,) = stream.guard.alarms
+    alarm = next(a for a in stream.guard.alarms if a["level"] == "drift")
     rollback = stream.decisions[0]
     assert (rollback.action, rollback.at) == ("rollback", alarm["at"] + 100)
-    assert alarm["persisted"]["drift"] and alarm["persisted"]["p_value"] < 0.05
+    assert alarm["persisted"]["drift"] and alarm["persisted"]["snapshot"] == rollback.evidence["restored"]
+    if classifier:
+        assert alarm["persisted"]["p_value"] < 0.05
     assert rollback.evidence["onset"] == alarm["onset"]  # the restore point is the one before the onset
 
 
