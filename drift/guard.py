@@ -102,6 +102,9 @@ class Guard(QuarantineResolution, RegimeRecall):
         self._checks_seen = 0
         self._learning_since = 0
         self._held: tuple[dict, int, int] | None = None  # (alarm, onset, index): `_concept_alarm`
+        # The model parked when the live one went on through a harmless shift of the inputs, until
+        # another decision: `_back_from_harmless`.
+        self._harmless_parked: str | None = None
 
     def __setstate__(self, state: dict) -> None:
         # Snapshots written before drift/regimes.py hold plain lists of `drift.guard.Parked` and
@@ -120,6 +123,7 @@ class Guard(QuarantineResolution, RegimeRecall):
             points, state["restore_points"] = state["restore_points"], RestorePoints(state["settings"].lookback)
             state["restore_points"].points = points
         state.setdefault("_held", None)
+        state.setdefault("_harmless_parked", None)
         self.__dict__.update(state)
 
     # -- what the loop asks per event --------------------------------------------------------
@@ -150,12 +154,13 @@ class Guard(QuarantineResolution, RegimeRecall):
     def _after_data(self, index: int, alarms: list) -> list[Decision]:
         if index < self._data_quiet_until:
             alarms = []
-        for alarm in alarms:
-            self._record_alarm(alarm.to_dict())
+        rows = [alarm.to_dict() for alarm in alarms]
+        for row in rows:
+            self._record_alarm(row)
         checked, self._checks_seen = self.data.checks != self._checks_seen, self.data.checks
         if self.mode is Mode.LEARNING:
             if alarms:
-                return self._on_alarm(index, alarms[0].to_dict(), onset=min(a.onset for a in alarms))
+                return self._on_alarm(index, rows[0], onset=min(a.onset for a in alarms))
             return self._regime_returns(index, quiet=index < self._data_quiet_until) if checked else []
         q = self.quarantine
         if q is None:
@@ -316,6 +321,8 @@ class Guard(QuarantineResolution, RegimeRecall):
             return [self._bring_back(
                 index, snapshot, {"alarm": alarm, "onset": onset, **evidence}, replaced=self.last_good(onset),
                 reason=f"{alarm['detector']} alarm, and {why}: that regime is back", catch_up=(onset, index + 1))]
+        if self._back_from_harmless(index, alarm, onset):
+            return []
         if self._rise_to_confirm(alarm, replay):
             self._held = (alarm, onset, index)  # see `_concept_alarm`
             return []
@@ -435,6 +442,7 @@ class Guard(QuarantineResolution, RegimeRecall):
                 **plan) -> Decision:
         check_transition(self.mode, target, action, trigger)
         self._held = None  # an alarm held is moot after any transition
+        self._harmless_parked = None  # and the live model may be another
         if target is Mode.LEARNING and (self.mode is not Mode.LEARNING or plan.get("restore")):
             self._learning_since = index  # the live model learns (again) from here on
         decision = Decision(at=index, action=action, trigger=trigger, source=self.mode.value, target=target.value,

@@ -155,9 +155,9 @@ class QuarantineResolution:
 
         The candidate going on is a promotion: the restored model is parked with the inputs it
         knew. It did not beat the candidate on the new inputs, so their return alone does not
-        bring it back: the data alarm at the return starts a quarantine in which it competes (the
-        shift may have been a long incident after all, or the candidate may have learned through
-        it what the restored model never saw).
+        bring it back: the live model learned that regime too, and goes on learning at the return
+        while the parked one competes on probation (`_back_from_harmless`: the shift may have been
+        a long incident after all).
         """
         contest = self.quarantine.contest
         worse, p = contest.loses("candidate", self.settings.alpha)
@@ -166,8 +166,10 @@ class QuarantineResolution:
         why = ("incident over: the inputs moved but the restored model's error stayed at its pre-alarm level "
                "(new input reference taken)")
         if not worse:
-            return self._promote(index, why + f"; the candidate, which learned the new inputs, was not "
-                                 f"significantly worse (p={p:.2g}): it goes on", evidence, recall_by_inputs=False)
+            decision = self._promote(index, why + f"; the candidate, which learned the new inputs, was not "
+                                     f"significantly worse (p={p:.2g}): it goes on", evidence, recall_by_inputs=False)
+            self._harmless_parked = decision.park[0] if decision.park else None
+            return decision
         self._not_flapping(self.quarantine)
         self.data.reset_reference()
         self._data_quiet_until = index + self.settings.data_window

@@ -150,6 +150,14 @@ class ParkedModels:
             return None
         return self._matching(data, since, candidates)
 
+    def returned_to(self, data: DataDriftDetector, since: int, snapshot: str) -> tuple[Reference, dict] | None:
+        """Do the inputs since `since` come from the regime of the model parked as `snapshot`
+        (whether or not its inputs alone may bring it back)? Its reference and the evidence; None:
+        no, or no such model with a reference."""
+        parked = [p for p in self.models if p.snapshot == snapshot and p.reference is not None]
+        known = self._matching(data, since, parked)
+        return (parked[0].reference, known[1]) if known is not None else None
+
     def recognise_far(self, data: DataDriftDetector) -> tuple[int, str, dict] | None:
         """Without an alarm, sooner than `recognise`: at least `FAR_MATCH_EVENTS` latest inputs in
         a row lie far outside the current reference's range (`DataDriftDetector.far_run`; while a
