@@ -8,7 +8,9 @@ decide through its `_decide`. Here because they form one concept, the regimes th
   latest inputs match it and depart from the current ones as far as an alarm asks
   (`_regime_returns`); or when its regime's labels do: a concept alarm on labeled events it predicts
   significantly better than the live model did (`_known_regime`), or a contest it wins (in
-  quarantine, or in the probation after a promotion).
+  quarantine, or in the probation after a promotion). A model parked at a harmless shift comes
+  back only by a contest: at its inputs' return the live model, which went on from it, learns on
+  (`_back_from_harmless`).
 - Models that learn on in shadow while learning (`Probation`'s rivals): the model a recall
   displaced, the runner-up of a promotion (the one of candidate and fresh model not promoted), and
   the candidate after an incident is over (it learned through the incident). If one beats the live

@@ -264,31 +264,59 @@ def test_a_harmless_shift_of_an_unused_feature_is_accepted_and_learning_goes_on(
     assert result["windows"][-1]["metric"] > 0.95
 
 
+def c_shifted(n: int, shifted: range) -> list[bytes]:
+    """y = a - b + 0.2 c > 0, with c three times as spread in `shifted`: a shift of the inputs
+    that does not hurt a linear model."""
+    rng = random.Random(8)
+    events = []
+    for i in range(n):
+        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1), "c": rng.gauss(0, 1) * (3 if i in shifted else 1)}
+        events.append(orjson.dumps({"id": f"h{i}", "x": x, "y": x["a"] - x["b"] + 0.2 * x["c"] > 0}))
+    return events
+
+
+def with_and_without_guard(events: list[bytes]) -> tuple[dict, bool]:
+    """The guarded run's report, and whether its final model predicts exactly as the final model
+    of a run without the guard (a different object)."""
+    live, unguarded = {}, {}
+    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
+                      window=500, on_event=lambda index, loop: live.update(model=loop.model))
+    backtest(events, config(model={"preset": "logistic_regression"}), guard=False, window=500,
+             on_event=lambda index, loop: unguarded.update(model=loop.model))
+    assert live["model"] is not unguarded["model"]
+    probes = [orjson.loads(event)["x"] for event in events[::97]]
+    same = [live["model"].predict_proba_one(x) for x in probes] == \
+        [unguarded["model"].predict_proba_one(x) for x in probes]  # exactly, not approximately
+    return result, same
+
+
 def test_a_harmless_shift_accepted_leaves_the_model_a_run_without_the_guard_would_have():
     """The candidate learns the events between the onset and the alarm too (the rollback's
     `shadow_catch_up`): promoted, it has learned every event, in order, like a model never
     rolled back."""
-    rng = random.Random(8)
-    events = []
-    for i in range(4000):
-        x = {"a": rng.gauss(0, 1), "b": rng.uniform(-1, 1), "c": rng.gauss(0, 1) * (3 if i >= 2000 else 1)}
-        events.append(orjson.dumps({"id": f"h{i}", "x": x, "y": x["a"] - x["b"] + 0.2 * x["c"] > 0}))
-    live = {}
-    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
-                      window=500, on_event=lambda index, loop: live.update(model=loop.model))
-    unguarded = {}
-    backtest(events, config(model={"preset": "logistic_regression"}), guard=False, window=500,
-             on_event=lambda index, loop: unguarded.update(model=loop.model))
+    result, same = with_and_without_guard(c_shifted(4000, range(2000, 4000)))
 
     rollback, accepted = result["decisions"]
     first, end = rollback["shadow_catch_up"]
     assert first <= rollback["evidence"]["onset"] < rollback["at"] == end - 1
     assert rollback["evidence"]["shadows_caught_up"] == {"candidate": end - first, "fresh": end - first}
     assert accepted["action"] == "promote" and accepted["challenger"] == "candidate"
-    assert live["model"] is not unguarded["model"]
-    probes = [orjson.loads(event)["x"] for event in events[::97]]
-    assert [live["model"].predict_proba_one(x) for x in probes] == \
-        [unguarded["model"].predict_proba_one(x) for x in probes]  # exactly, not approximately
+    assert same
+
+
+def test_the_return_from_a_harmless_shift_rolls_nothing_back_and_learning_goes_on():
+    """After the harmless shift of `c` the candidate went on; at the old inputs' return it knows
+    them (it went on from the restored model), so it learns on: one rollback in all, and at the
+    end the model a run without the guard would have."""
+    result, same = with_and_without_guard(c_shifted(7000, range(2000, 5000)))
+
+    rollback, accepted = result["decisions"]
+    assert (rollback["action"], accepted["action"]) == ("rollback", "promote") and rollback["at"] < 3500
+    returned = [a for a in result["alarms"] if "accepted" in a]
+    assert len(returned) == 1 and returned[0]["detector"] == "data:c" and 5000 < returned[0]["at"] < 5300
+    assert returned[0]["accepted"]["parked"] == accepted["park"][0]
+    assert [w["mode"] for w in result["windows"]][-5:] == ["learning"] * 5
+    assert same
 
 
 def noisy_twice(n: int = 9000) -> list[bytes]:
