@@ -118,8 +118,9 @@ class RegimeRecall:
         model, which had learned that regime: it knows both, and learning goes on (True), compared
         with that regime's reference again. The alarm records why. The model parked at the shift
         predicts in shadow on probation, and comes back if it predicts the returned regime
-        significantly better (the shift was a long incident after all); the concept detector
-        still watches the live model's errors.
+        significantly better (the shift was a long incident after all), in place of any
+        probation under way (the runner-up of the shift's quarantine learned only the shifted
+        inputs); the concept detector still watches the live model's errors.
 
         Before, the return rolled back and froze the live model in a quarantine. On the holdout
         runs of seeds 71 to 97 that happened 30 times (offset shifts, stuck and zeroed sensors,
@@ -137,7 +138,8 @@ class RegimeRecall:
         self.data.use_reference(reference)
         s = self.settings
         self._data_quiet_until = index + s.data_window
-        self.probation = Probation(self.parked.challengers, s.probation, window=min(s.evidence_window, PROBATION_WINDOW))
+        self.probation = Probation(self.parked.challengers, s.probation,
+                                   window=min(s.evidence_window, PROBATION_WINDOW))
         alarm["accepted"] = {
             "reason": (f"the inputs since the onset at event {onset} are back to the regime of {snapshot}, the model "
                        "parked at a harmless shift; the live model went on from it through the shift and knows both: "
