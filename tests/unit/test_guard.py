@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings as hyp_settings, strategies 
 
 from drift.contest import Contest
 from drift.decisions import MANUAL_ONLY, TRANSITIONS, IllegalTransition, Mode, check_transition
-from drift.guard import Guard, GuardError, GuardSettings
+from drift.guard import SURE_RISE, Guard, GuardError, GuardSettings
 from drift.history import VERIFY_MIN
 
 
@@ -712,18 +712,22 @@ def test_a_concept_alarm_too_soon_after_its_onset_is_held_until_a_parked_model_c
     assert stream.guard.decision_counts.get("rollback", 0) == 1  # the first one only
 
 
-@pytest.mark.parametrize("persist_events", [0, 100])
-def test_a_held_concept_alarm_rolls_back_if_no_parked_model_predicts_the_events_since_its_onset(persist_events):
-    stream, parked = concept_returns_soon_after_a_grid_point(persist_events=persist_events)
-    stream.run(300, error=0.95, replay=lambda snapshot, since: [1.0] * (stream.index - since + 1))
+@pytest.mark.parametrize("restore_point_error", [1.0, 0.3])
+def test_a_held_concept_alarm_rolls_back_if_no_parked_model_predicts_the_events_since_its_onset(
+        restore_point_error):
+    stream, parked = concept_returns_soon_after_a_grid_point()
+    erring = itertools.cycle([1.0] * round(10 * restore_point_error) + [0.0] * round(10 - 10 * restore_point_error))
+    stream.run(300, error=0.95, replay=lambda snapshot, since: [next(erring) for _ in range(since, stream.index + 1)])
     alarm = stream.guard.alarms[-1]
     rollback = stream.decisions[2]
     assert (rollback.action, rollback.evidence["alarm"]["held_until"]) == ("rollback", rollback.at)
     # the restore point's model could be asked once 30 labeled events were in: it does no better,
-    # a real change; it is asked again, on the latter half of `persist_events` more: still no better
-    assert rollback.at == alarm["onset"] + VERIFY_MIN - 1 + persist_events
+    # a real change; a rise as sure as one of every event rolls back then, a smaller one is asked
+    # again, on the latter half of `persist_events` (100) more: still no better
+    wait = 100 if restore_point_error < SURE_RISE else 0
+    assert rollback.at == alarm["onset"] + VERIFY_MIN - 1 + wait
     assert rollback.evidence["alarm"]["verified"]["drift"] and "p_value" in rollback.evidence["alarm"]["verified"]
-    assert rollback.evidence["alarm"].get("persisted", {"drift": True})["drift"]
+    assert ("persisted" in alarm) == (wait > 0) and alarm.get("persisted", {"drift": True})["drift"]
 
 
 def test_a_concept_alarm_is_held_at_most_30_events_when_labels_are_sparse():
@@ -745,11 +749,11 @@ def test_without_parked_models_a_concept_alarm_is_not_held():
     assert rollback.action == "rollback" and rollback.at == alarm["at"] and "held_until" not in alarm
 
 
-def rise_for(events: int, stream: Stream, start: int):
-    """A replay: the restore point's model errs on 3 events in 10 from `start` for `events` events
-    (a cluster of hard events, or a change if it lasts), and on 1 in 20 otherwise, as before."""
+def rise_for(events: int, stream: Stream, start: int, in_ten: int = 3):
+    """A replay: the restore point's model errs on `in_ten` events in 10 from `start` for `events`
+    events (a cluster of hard events, or a change if it lasts), and on 1 in 20 otherwise, as before."""
     def replay(snapshot, since):
-        return [1.0 if (start <= i < start + events and i % 10 < 3) or i % 20 == 0 else 0.0
+        return [1.0 if (start <= i < start + events and i % 10 < in_ten) or i % 20 == 0 else 0.0
                 for i in range(since, stream.index + 1)]
     return replay
 
@@ -782,6 +786,20 @@ def test_a_concept_rise_that_persists_rolls_back_after_the_wait(classifier):
     if classifier:
         assert alarm["persisted"]["p_value"] < 0.05
     assert rollback.evidence["onset"] == alarm["onset"]  # the restore point is the one before the onset
+
+
+@pytest.mark.parametrize("in_ten, waits", [(5, True), (6, False)])
+def test_a_rise_of_half_the_events_rolls_back_without_waiting(in_ten, waits):
+    # Holdout seed 103, sine swapped columns / linear: at the swap's end the restore point's model
+    # erred on 93% of the events, through the whole wait. A rise of at least SURE_RISE (0.05 -> 0.6
+    # here) is no cluster of hard events; 0.05 -> 0.5 still waits.
+    stream = Stream(make()).run(1500)
+    stream.run(400, error=0.3, replay=rise_for(10_000, stream, stream.index, in_ten=in_ten))
+    alarm = next(a for a in stream.guard.alarms if a["level"] == "drift")
+    rollback = stream.decisions[0]
+    assert (alarm["verified"]["rise"] >= SURE_RISE) != waits
+    assert (rollback.action, rollback.at) == ("rollback", alarm["at"] + (100 if waits else 0))
+    assert ("persisted" in alarm) == waits
 
 
 def test_a_held_alarm_is_part_of_the_guard_state_and_any_decision_drops_it():
