@@ -14,7 +14,8 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   significantly better than the live one did, and at the old error level (a concept alarm with too
   few labeled events since its onset for these scores waits for them, while parked models exist:
   `_concept_alarm`). A data alarm at the return of the inputs from before a harmless shift, while
-  the live model is the one that went on through it, rolls nothing back (`_back_from_harmless`).
+  the live model is the one that went on through it, rolls nothing back: learning goes on
+  (`_back_from_harmless`).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict
@@ -326,8 +327,9 @@ class Guard(QuarantineResolution, RegimeRecall):
             return [self._bring_back(
                 index, snapshot, {"alarm": alarm, "onset": onset, **evidence}, replaced=self.last_good(onset),
                 reason=f"{alarm['detector']} alarm, and {why}: that regime is back", catch_up=(onset, index + 1))]
-        if self._back_from_harmless(index, alarm, onset):
-            return []
+        back = self._back_from_harmless(index, alarm, onset)
+        if back is not None:
+            return [back]
         if self._rise_to_confirm(alarm, replay):
             self._held = (alarm, onset, index)  # see `_concept_alarm`
             return []

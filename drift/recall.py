@@ -112,15 +112,15 @@ class RegimeRecall:
                                  reason=f"the inputs since event {since} come from the regime of {snapshot}, and "
                                         f"{why}: that regime is back", catch_up=(since, index + 1))]
 
-    def _back_from_harmless(self, index: int, alarm: dict, onset: int) -> bool:
+    def _back_from_harmless(self, index: int, alarm: dict, onset: int) -> Decision | None:
         """Is this data alarm the inputs' return to the regime before a harmless shift, while the
         live model is still the one that went on through the shift? It went on from the restored
-        model, which had learned that regime: it knows both, and learning goes on (True), compared
-        with that regime's reference again. The alarm records why. The model parked at the shift
-        predicts in shadow on probation, and comes back if it predicts the returned regime
-        significantly better (the shift was a long incident after all), in place of any
-        probation under way (the runner-up of the shift's quarantine learned only the shifted
-        inputs); the concept detector still watches the live model's errors.
+        model, which had learned that regime: it knows both, and learning goes on (a "resume" from
+        learning to learning, restoring nothing), compared with that regime's reference again. The
+        model parked at the shift predicts in shadow on probation, and comes back if it predicts
+        the returned regime significantly better (the shift was a long incident after all), in
+        place of any probation under way (the runner-up of the shift's quarantine learned only the
+        shifted inputs); the concept detector still watches the live model's errors.
 
         Before, the return rolled back and froze the live model in a quarantine. On the holdout
         runs of seeds 71 to 97 that happened 30 times (offset shifts, stuck and zeroed sensors,
@@ -130,22 +130,21 @@ class RegimeRecall:
         97: 0.9850 against 0.9854)."""
         snapshot = self._harmless_parked
         if snapshot is None or alarm.get("kind") == "concept" or alarm.get("statistic") == "invalid_rate":
-            return False
+            return None
         returned = self.parked.returned_to(self.data, onset, snapshot)
         if returned is None:
-            return False
+            return None
         reference, evidence = returned
         self.data.use_reference(reference)
         s = self.settings
         self._data_quiet_until = index + s.data_window
         self.probation = Probation(self.parked.challengers, s.probation,
                                    window=min(s.evidence_window, PROBATION_WINDOW))
-        alarm["accepted"] = {
-            "reason": (f"the inputs since the onset at event {onset} are back to the regime of {snapshot}, the model "
-                       "parked at a harmless shift; the live model went on from it through the shift and knows both: "
-                       "learning goes on, the parked model on probation"),
-            "parked": snapshot, "onset": onset, **evidence}
-        return True
+        reason = (f"{alarm['detector']} alarm: the inputs since the onset at event {onset} are back to the regime "
+                  f"of {snapshot}, parked at a harmless shift; the live model went on from it through the shift "
+                  "and knows both: learning goes on, the parked model on probation")
+        return self._decide(index, "resume", "auto", Mode.LEARNING, reason,
+                            {"alarm": alarm, "onset": onset, "parked": snapshot, **evidence})
 
     def _known_regime(self, onset: int, replay: Replay | None) -> tuple[str, dict, str] | None:
         """A parked model whose regime the events since `onset` come from: by their inputs, or (on a

@@ -171,7 +171,6 @@ def backtest(
 
 def _alarm_row(alarm: dict) -> dict:
     row = {"at": alarm["at"], "detector": alarm["detector"], "kind": alarm["kind"]}
-    # "accepted": why a data alarm rolled nothing back (the inputs' return from a harmless shift)
-    row.update({k: alarm[k] for k in ("level", "statistic", "value", "onset", "accepted") if k in alarm})
+    row.update({k: alarm[k] for k in ("level", "statistic", "value", "onset") if k in alarm})
     return row
 

@@ -275,12 +275,19 @@ def c_shifted(n: int, shifted: range) -> list[bytes]:
     return events
 
 
-def with_and_without_guard(events: list[bytes]) -> tuple[dict, bool]:
+def with_and_without_guard(events: list[bytes], shadows: dict | None = None, **guard) -> tuple[dict, bool]:
     """The guarded run's report, and whether its final model predicts exactly as the final model
-    of a run without the guard (a different object)."""
+    of a run without the guard (a different object). `shadows` gets the names of the guarded
+    run's shadow models after each event."""
     live, unguarded = {}, {}
-    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500}),
-                      window=500, on_event=lambda index, loop: live.update(model=loop.model))
+
+    def on_event(index, loop):
+        live.update(model=loop.model)
+        if shadows is not None:
+            shadows[index] = sorted(loop.shadow)
+
+    result = backtest(events, config(model={"preset": "logistic_regression"}, snapshots={"every_events": 500},
+                                     guard=guard), window=500, on_event=on_event)
     backtest(events, config(model={"preset": "logistic_regression"}), guard=False, window=500,
              on_event=lambda index, loop: unguarded.update(model=loop.model))
     assert live["model"] is not unguarded["model"]
@@ -307,15 +314,18 @@ def test_a_harmless_shift_accepted_leaves_the_model_a_run_without_the_guard_woul
 def test_the_return_from_a_harmless_shift_rolls_nothing_back_and_learning_goes_on():
     """After the harmless shift of `c` the candidate went on; at the old inputs' return it knows
     them (it went on from the restored model), so it learns on: one rollback in all, and at the
-    end the model a run without the guard would have."""
-    result, same = with_and_without_guard(c_shifted(7000, range(2000, 5000)))
+    end the model a run without the guard would have. The model parked at the shift predicts in
+    shadow from the return on (the probation after the shift ended before it)."""
+    shadows = {}
+    result, same = with_and_without_guard(c_shifted(7000, range(2000, 5000)), shadows, probation=1000)
 
-    rollback, accepted = result["decisions"]
+    rollback, accepted, goes_on = result["decisions"]
     assert (rollback["action"], accepted["action"]) == ("rollback", "promote") and rollback["at"] < 3500
-    returned = [a for a in result["alarms"] if "accepted" in a]
-    assert len(returned) == 1 and returned[0]["detector"] == "data:c" and 5000 < returned[0]["at"] < 5300
-    assert returned[0]["accepted"]["parked"] == accepted["park"][0]
+    assert (goes_on["action"], goes_on["source"], goes_on["target"]) == ("resume", "learning", "learning")
+    assert goes_on["snapshot"] is None and 5000 < goes_on["at"] < 5300
+    assert goes_on["evidence"]["alarm"]["detector"] == "data:c" and goes_on["evidence"]["parked"] == accepted["park"][0]
     assert [w["mode"] for w in result["windows"]][-5:] == ["learning"] * 5
+    assert shadows[goes_on["at"] - 1] == [] and shadows[goes_on["at"] + 1] == [f"parked:{accepted['park'][0]}"]
     assert same
 
 

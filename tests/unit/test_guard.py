@@ -861,17 +861,19 @@ def test_after_a_harmless_shift_the_return_of_the_old_inputs_rolls_nothing_back(
     # predicts in shadow on probation.
     stream, parked = harmless_shift_accepted()
     old_reference = next(p.reference for p in stream.guard.parked if p.snapshot == parked)
+    assert pickle.loads(pickle.dumps(stream.guard))._harmless_parked == parked  # part of the state
     same = {"shadow": lambda loss: {n: loss for n in stream.guard.challengers}}  # no model predicts better
-    while not any("accepted" in a for a in stream.guard.alarms) and stream.index < 3500:
+    while len(stream.decisions) == 2 and stream.index < 3500:
         stream.run(1, **same)  # the old inputs are back
-    returned = stream.guard.alarms[-1]
-    assert returned["kind"] == "data" and returned["accepted"]["parked"] == parked
-    assert "learning goes on" in returned["accepted"]["reason"]
+    back = stream.decisions[2]
+    assert (back.action, back.source, back.target, back.restore) == ("resume", "learning", "learning", None)
+    assert back.evidence["alarm"]["kind"] == "data" and back.evidence["parked"] == parked
+    assert "learning goes on" in back.reason and back.evidence["alarm"] is stream.guard.alarms[-1]
     assert stream.guard.data.snapshot_reference() is old_reference
     assert stream.guard.challengers == [f"parked:{parked}"]
-    assert pickle.loads(pickle.dumps(stream.guard))._harmless_parked == parked  # part of the state
     stream.run(3500 - stream.index, **same)
-    assert stream.decisions[2:] == [] and stream.guard.mode is Mode.LEARNING
+    assert stream.decisions[3:] == [] and stream.guard.mode is Mode.LEARNING
+    assert stream.guard.decision_counts["rollback"] == 1
 
 
 def test_after_a_harmless_shift_and_another_decision_the_return_of_the_old_inputs_rolls_back():
@@ -907,8 +909,8 @@ def test_after_a_harmless_shift_the_parked_model_comes_back_by_winning_its_proba
     # the parked one (not enough for a concept alarm, which would quarantine it).
     stream.run(600, error=0.12, shadow=lambda loss: {n: 0.0 if n.startswith("parked:") else loss
                                                      for n in stream.guard.challengers})
-    back, = stream.decisions[2:]
-    assert [a["accepted"]["parked"] for a in stream.guard.alarms if "accepted" in a] == [parked]
+    goes_on, back = stream.decisions[2:]
+    assert (goes_on.action, goes_on.restore, goes_on.evidence["parked"]) == ("resume", None, parked)
     assert (back.action, back.restore, back.source, back.target) == ("resume", parked, "learning", "learning")
     assert "beats the live model" in back.reason
 
