@@ -46,7 +46,7 @@ from drift.history import VERIFY_MIN, LossHistory, Replay
 from drift.quarantine import SHADOW_NAMES, Quarantine, QuarantineResolution
 from drift.recall import RegimeRecall
 from drift.regimes import (  # noqa: F401 - Parked, RestorePoint: see __setstate__
-    PROBATION_WINDOW, Parked, ParkedModels, Probation, RestorePoint, RestorePoints)
+    Parked, ParkedModels, Probation, RestorePoint, RestorePoints)
 from drift.settings import POLICIES, GuardSettings
 
 # Classifiers: a rise of the restore point's error rate since an onset this large is no cluster of
@@ -416,10 +416,7 @@ class Guard(QuarantineResolution, RegimeRecall):
         rivals = [] if trigger == "manual" else [
             name for name in q.contest.challengers if name in SHADOW_NAMES and name != challenger]
         if self.parked or rivals:
-            s = self.settings
-            self.probation = Probation(self.parked.challengers, s.probation,
-                                       window=min(s.evidence_window, PROBATION_WINDOW), rivals=rivals,
-                                       rival_window=s.evidence_window)
+            self.probation = Probation.after(self.settings, parked=self.parked.challengers, rivals=rivals)
         if self.data is not None:
             self.data.reset_reference()
             self._data_quiet_until = index + self.settings.data_window

@@ -132,8 +132,7 @@ class QuarantineResolution:
             # may have taught more than it harmed (missing features leave the others to learn).
             decision = self._leave(index, "resume", f"{over}; the candidate, which learned through the incident, "
                                    "goes on in shadow", evidence, candidate="keep", catch_up=catch_up)
-            self.probation = Probation([], s.probation, rivals=["candidate"], rival_window=s.evidence_window,
-                                       resumed=q.restored)
+            self.probation = Probation.after(s, rivals=["candidate"], resumed=q.restored)
             return [decision]
         if verdict == "harmless":
             if self._inputs_returning(index):

@@ -25,7 +25,7 @@ from drift.data import MATCH_MIN_EVENTS
 from drift.decisions import Decision, Mode
 from drift.history import Replay
 from drift.quarantine import SHADOW_NAMES
-from drift.regimes import PROBATION_WINDOW, Probation
+from drift.regimes import Probation
 
 
 class RegimeRecall:
@@ -136,10 +136,8 @@ class RegimeRecall:
             return None
         reference, evidence = returned
         self.data.use_reference(reference)
-        s = self.settings
-        self._data_quiet_until = index + s.data_window
-        self.probation = Probation(self.parked.challengers, s.probation,
-                                   window=min(s.evidence_window, PROBATION_WINDOW))
+        self._data_quiet_until = index + self.settings.data_window
+        self.probation = Probation.after(self.settings, parked=self.parked.challengers)
         reason = (f"{alarm['detector']} alarm: the inputs since the onset at event {onset} are back to the regime "
                   f"of {snapshot}, parked at a harmless shift; the live model went on from it through the shift "
                   "and knows both: learning goes on, the parked model on probation")
@@ -187,8 +185,7 @@ class RegimeRecall:
         self.quarantine = None
         self.probation = None
         if learning:
-            self.probation = Probation([], self.settings.probation, rivals=["displaced"],
-                                       rival_window=self.settings.evidence_window, recalled=snapshot)
+            self.probation = Probation.after(self.settings, rivals=["displaced"], recalled=snapshot)
         decision = self._decide(index, "resume", "auto", Mode.LEARNING, reason, evidence, restore=snapshot,
                                 candidate="displace" if learning else "drop", park=park, catch_up=catch_up,
                                 park_catch_up=park_catch_up)

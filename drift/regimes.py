@@ -37,6 +37,7 @@ from drift.data import FAR_MATCH_EVENTS, MATCH_MIN_EVENTS, DataDriftDetector
 from drift.decisions import Mode
 from drift.history import VERIFY_MIN, Replay
 from drift.reference import Reference
+from drift.settings import GuardSettings
 
 PROBATION_WINDOW = 200  # labeled events of paired evidence in a probation contest
 
@@ -260,6 +261,14 @@ class Probation:
         self.length = length
         self.recalled = recalled
         self.resumed = resumed
+
+    @classmethod
+    def after(cls, settings: GuardSettings, *, parked: list[str] = (), rivals: list[str] = (),
+              recalled: str | None = None, resumed: str | None = None) -> Probation:
+        """The probation the guard starts after a switch: `settings.probation` labeled events,
+        parked models on a short window (at most `PROBATION_WINDOW`), rivals on a quarantine's."""
+        return cls(list(parked), settings.probation, window=min(settings.evidence_window, PROBATION_WINDOW),
+                   rivals=rivals, rival_window=settings.evidence_window, recalled=recalled, resumed=resumed)
 
     def __setstate__(self, state: dict) -> None:
         if "contest" in state:  # before rivals: one contest

@@ -716,8 +716,8 @@ def test_a_concept_alarm_too_soon_after_its_onset_is_held_until_a_parked_model_c
 def test_a_held_concept_alarm_rolls_back_if_no_parked_model_predicts_the_events_since_its_onset(
         restore_point_error):
     stream, parked = concept_returns_soon_after_a_grid_point()
-    erring = itertools.cycle([1.0] * round(10 * restore_point_error) + [0.0] * round(10 - 10 * restore_point_error))
-    stream.run(300, error=0.95, replay=lambda snapshot, since: [next(erring) for _ in range(since, stream.index + 1)])
+    replay = rise_for(10_000, stream, stream.index, in_ten=round(10 * restore_point_error))  # parked ones too
+    stream.run(300, error=0.95, replay=replay)
     alarm = stream.guard.alarms[-1]
     rollback = stream.decisions[2]
     assert (rollback.action, rollback.evidence["alarm"]["held_until"]) == ("rollback", rollback.at)
