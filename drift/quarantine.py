@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drift.contest import Contest
-from drift.data import FAR_MATCH_EVENTS
 from drift.decisions import Decision, Mode
+from drift.matching import FAR_MATCH_EVENTS
 from drift.regimes import Probation
 from drift.settings import GuardSettings
 

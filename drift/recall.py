@@ -21,9 +21,9 @@ Parked models, restore points and probations are kept in `drift/regimes.py`.
 
 from __future__ import annotations
 
-from drift.data import MATCH_MIN_EVENTS
 from drift.decisions import Decision, Mode
 from drift.history import Replay
+from drift.matching import MATCH_MIN_EVENTS
 from drift.quarantine import SHADOW_NAMES
 from drift.regimes import Probation
 

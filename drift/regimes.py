@@ -33,9 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drift.contest import Contest, at_baseline
-from drift.data import FAR_MATCH_EVENTS, MATCH_MIN_EVENTS, DataDriftDetector
+from drift.data import DataDriftDetector
 from drift.decisions import Mode
 from drift.history import VERIFY_MIN, Replay
+from drift.matching import FAR_MATCH_EVENTS, MATCH_MIN_EVENTS
 from drift.reference import Reference
 from drift.settings import GuardSettings
 
