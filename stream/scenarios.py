@@ -33,98 +33,13 @@ from __future__ import annotations
 
 import itertools
 import random
-import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from river.datasets import synth
+from stream.bases import BASES, NOMINAL_PREFIX, STREAMS, Base  # noqa: F401 - BASES: part of this API
 
 BASE_TS = 1_763_712_000.0  # 2025-11-21T08:00:00Z: fixed, so streams are reproducible
 TS_STEP = 0.01
-
-# Agrawal classification functions: 6 is nearly linear (a logistic regression reaches ~0.93);
-# 5 shares only ~55% of 6's labels yet is learnable again (~0.78), which makes a clear real change.
-CONCEPTS = (6, 5)
-_AGRAWAL_FEATURES = ("salary", "commission", "age", "elevel", "car", "zipcode", "hvalue", "hyears", "loan")
-# Nominal integer codes: as strings they say "category", not "amount".
-_NOMINAL = {"car": "car-", "zipcode": "zip-"}
-_FRIEDMAN_FEATURES = tuple(f"x{i}" for i in range(10))
-
-
-def _names(keys) -> tuple[str, ...]:
-    return tuple(f"x{k}" for k in keys)
-
-
-@dataclass(frozen=True)
-class _Base:
-    """A River generator as a base stream: `make(seed, concept)` builds it for one concept.
-
-    `concepts` is the (old, new) pair a real change switches between (None: the base has one
-    concept only); both draw identical features for the same seed, so only the labels differ.
-    `nominal` features are category codes (no arithmetic incidents); `offset` is the default
-    ``offset_shift``, about the features' range.
-    """
-
-    description: str
-    task: str
-    features: tuple[str, ...]
-    make: Callable[[int, object], object]
-    concepts: tuple | None = None
-    nominal: frozenset = frozenset()
-    offset: float = 1.0
-
-    def default_feature(self, arity: int | None):
-        numeric = [f for f in self.features if f not in self.nominal]
-        if arity == 1:
-            return numeric[0]
-        return tuple(numeric[:2]) if arity == 2 or len(numeric) > 2 else tuple(numeric[:1])
-
-
-_BASES: dict[str, _Base] = {
-    "agrawal": _Base(
-        "Agrawal loan approval, functions 6 -> 5 (classification)", "classification", _AGRAWAL_FEATURES,
-        lambda seed, c: synth.Agrawal(classification_function=c, seed=seed), CONCEPTS,
-        frozenset(_NOMINAL), offset=50000.0,
-    ),
-    "friedman": _Base(
-        "Friedman #1; FriedmanDrift's global change (the features swap roles) as the new concept",
-        "regression", _FRIEDMAN_FEATURES,
-        # FriedmanDrift draws exactly as Friedman does; position (0, max) means "always drifted".
-        lambda seed, c: synth.Friedman(seed=seed) if c == 0
-        else synth.FriedmanDrift(drift_type="gra", position=(0, sys.maxsize), seed=seed),
-        (0, 1),
-    ),
-    "sea": _Base(
-        "SEA, thresholds 7 -> 9.5 (variants 2 -> 3; ~20% of labels differ)", "classification", _names(range(3)),
-        lambda seed, c: synth.SEA(variant=c, seed=seed), (2, 3), offset=10.0,
-    ),
-    "hyperplane": _Base(
-        "rotating Hyperplane without rotation, 10 features, 5% label noise", "classification", _names(range(10)),
-        lambda seed, c: synth.Hyperplane(seed=seed, n_features=10, mag_change=0.0),
-    ),
-    "rbf": _Base(
-        "RandomRBF, 10 features, 50 centroids", "classification", _names(range(10)),
-        lambda seed, c: synth.RandomRBF(seed_model=seed, seed_sample=seed, n_features=10),
-    ),
-    "sine": _Base(
-        "Sine, SINE1 -> SINE2 (functions 0 -> 2; ~27% of labels differ)", "classification", _names(range(2)),
-        lambda seed, c: synth.Sine(classification_function=c, seed=seed), (0, 2),
-    ),
-    "mixed": _Base(
-        "Mixed (two boolean, two numeric features), function 0 -> its reversal 1", "classification",
-        _names(range(4)), lambda seed, c: synth.Mixed(classification_function=c, seed=seed), (0, 1),
-        frozenset({"x0", "x1"}),
-    ),
-    "planes2d": _Base(
-        "Planes2D (10 features in {-1, 0, 1}; regression)", "regression", _names(range(1, 11)),
-        lambda seed, c: synth.Planes2D(seed=seed),
-    ),
-    "mv": _Base(
-        "Mv (numeric and categorical features; regression)", "regression", _names(range(1, 11)),
-        lambda seed, c: synth.Mv(seed=seed), nominal=frozenset({"x3", "x7", "x8"}), offset=10.0,
-    ),
-}
-BASES: dict[str, str] = {name: b.description for name, b in _BASES.items()}
 
 INCIDENT_KINDS = {
     "unit_change": "feature multiplied by `factor` (e.g. cents instead of dollars)",
@@ -280,7 +195,7 @@ def describe(name: str, n: int, seed: int = 42, **params) -> tuple[Incident, ...
     if scenario.kind in CHANGE_KINDS:
         if base.concepts is None:
             raise ValueError(f"scenario {name!r}: base {params['base']!r} has one concept only; "
-                             f"bases with two: {', '.join(b for b, v in _BASES.items() if v.concepts)}")
+                             f"bases with two: {', '.join(b for b, v in STREAMS.items() if v.concepts)}")
         first = Incident(scenario.kind, start, end)
         if scenario.kind != "recurring_change":
             return (first,)
@@ -326,11 +241,11 @@ def generate(name: str, n: int, seed: int = 42, **params) -> Iterator[dict]:
             if incident.covers(i):
                 x, y = effect(x, y, incident, noise, held)
         if categoricals == "string":
-            x = {k: f"{_NOMINAL[k]}{int(v)}" if k in _NOMINAL else v for k, v in x.items()}
+            x = {k: f"{NOMINAL_PREFIX[k]}{int(v)}" if k in NOMINAL_PREFIX else v for k, v in x.items()}
         yield {"id": f"e-{i:07d}", "ts": BASE_TS + i * TS_STEP, "x": x, "y": y}
 
 
-def _rows(base: _Base, seed: int, changes: list[Incident]) -> Iterator[tuple[dict, object]]:
+def _rows(base: Base, seed: int, changes: list[Incident]) -> Iterator[tuple[dict, object]]:
     """The base stream as (x, y), endless; labels switch concept per `changes`.
 
     Numbers become floats (booleans too), text stays text; integer feature keys become ``x<k>``.
@@ -415,11 +330,11 @@ _EFFECTS: dict[str, Callable] = {
 }
 
 
-def _base(scenario: _Scenario, name: str | None) -> _Base:
+def _base(scenario: _Scenario, name: str | None) -> Base:
     try:
-        return _BASES[name or scenario.base]
+        return STREAMS[name or scenario.base]
     except KeyError:
-        raise ValueError(f"unknown base {name!r}; known: {', '.join(_BASES)}") from None
+        raise ValueError(f"unknown base {name!r}; known: {', '.join(STREAMS)}") from None
 
 
 def _scenario(name: str) -> _Scenario:
@@ -447,7 +362,7 @@ def _default_window(kind: str, n: int) -> tuple[int, int]:
     return 2 * n // 5, 3 * n // 5
 
 
-def _check_feature(name: str, scenario: _Scenario, base: _Base, feature) -> str | tuple[str, ...] | None:
+def _check_feature(name: str, scenario: _Scenario, base: Base, feature) -> str | tuple[str, ...] | None:
     arity = _FEATURE_ARITY[scenario.kind]
     known = base.features
     if arity == 0:
