@@ -8,14 +8,14 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   then, entering `quarantine`. Two checks come first: a concept alarm is verified on the model of
   that snapshot (`replay`: if it still predicts the events since the onset as well as before, the
   live model changed, not the world, and learning goes on; if it errs more too, the alarm waits for
-  the rise to persist: `_rise_to_confirm`), and an alarm (of either kind) whose inputs since the
-  onset match a parked model's regime brings that model back at once (in quarantine, every data
-  check asks the same), as does a concept alarm on labeled events a parked model predicts
-  significantly better than the live one did, and at the old error level (a concept alarm with too
-  few labeled events since its onset for these scores waits for them, while parked models exist:
-  `_concept_alarm`). A data alarm at the return of the inputs from before a harmless shift, while
-  the live model is the one that went on through it, rolls nothing back: learning goes on
-  (`_back_from_harmless`).
+  the rise to persist: `_rise_to_confirm`, in `drift/confirm.py`), and an alarm (of either kind)
+  whose inputs since the onset match a parked model's regime brings that model back at once (in
+  quarantine, every data check asks the same), as does a concept alarm on labeled events a parked
+  model predicts significantly better than the live one did, and at the old error level (a concept
+  alarm with too few labeled events since its onset for these scores waits for them, while parked
+  models exist: `_concept_alarm`). A data alarm at the return of the inputs from before a harmless
+  shift, while the live model is the one that went on through it, rolls nothing back: learning goes
+  on (`_back_from_harmless`).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict
@@ -38,32 +38,31 @@ from __future__ import annotations
 
 from collections import deque
 
-from drift.concept import ConceptDetector, ConceptSignal
+from drift.concept import ConceptDetector
+from drift.confirm import AlarmConfirmation
 from drift.contest import Contest
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
-from drift.history import VERIFY_MIN, LossHistory, Replay
+from drift.history import LossHistory, Replay
 from drift.quarantine import SHADOW_NAMES, Quarantine, QuarantineResolution
 from drift.recall import RegimeRecall
 from drift.regimes import (  # noqa: F401 - Parked, RestorePoint: see __setstate__
     Parked, ParkedModels, Probation, RestorePoint, RestorePoints)
 from drift.settings import POLICIES, GuardSettings
 
-# Classifiers: a rise of the restore point's error rate since an onset this large is no cluster of
-# hard events (`_rise_to_confirm`): the model errs on half the events it got right before.
-SURE_RISE = 0.5
 
 
 class GuardError(ValueError):
     """A command the guard cannot carry out in its current state (e.g. promote with no candidate)."""
 
 
-class Guard(QuarantineResolution, RegimeRecall):
+class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
     """The state machine; the loop calls `observe_*` per event and the command methods on demand.
 
-    Two parts are in files of their own: how a quarantine's verdict becomes a decision
-    (`drift/quarantine.py`), and the decisions about earlier regimes: recalls, and models that
-    learn on in shadow after a switch (`drift/recall.py`)."""
+    Three parts are in files of their own: when a concept alarm acts (`drift/confirm.py`), how a
+    quarantine's verdict becomes a decision (`drift/quarantine.py`), and the decisions about
+    earlier regimes: recalls, and models that learn on in shadow after a switch
+    (`drift/recall.py`)."""
 
     def __init__(self, settings: GuardSettings | None = None, *, classifier: bool = True,
                  history: int | None = 1000) -> None:
@@ -213,45 +212,6 @@ class Guard(QuarantineResolution, RegimeRecall):
             return self._resolve(index)
         return []
 
-    def _concept_alarm(self, index: int, signal: ConceptSignal | None,
-                       replay: Replay | None) -> tuple[dict | None, int | None]:
-        """The concept alarm to act on now, and its onset: this event's drift signal, or one held
-        until now (None: neither). Every signal is recorded; one that fires while another is held
-        is only recorded.
-
-        An alarm with fewer than `VERIFY_MIN` labeled events since its onset, while parked models
-        exist, is held until there are that many (or `VERIFY_MIN` events have passed): neither the
-        model of the restore point (`LossHistory.verify`) nor a parked one (`_known_regime`) can be
-        scored on fewer, and a quarantine takes `min_quarantine` labeled events to bring a parked
-        model back (holdout seed 83, mixed flipped labels [12k,18k): at the end of the flip the
-        alarm came 25 events after the onset, and the old model was back 50 events after that).
-
-        An alarm `_on_alarm` held for its rise to persist (`_rise_to_confirm`: it carries the
-        restore point's verdict, "verified") is released after `persist_events` labeled events,
-        with the verdict on the latter half of them ("persisted")."""
-        if signal is not None:
-            alarm = signal.to_dict()
-            self._record_alarm(alarm)
-            if signal.level != "drift" or self._held is not None:
-                return None, None
-            if replay is not None and self.parked and self.losses.labeled_since(signal.onset) < VERIFY_MIN:
-                self._held = (alarm, signal.onset, index)
-                return None, None
-            return alarm, signal.onset
-        if self._held is not None:
-            alarm, onset, at = self._held
-            persisting = "verified" in alarm  # held by `_rise_to_confirm`, not for want of labels
-            since, wait = (at + 1, self.settings.persist_events) if persisting else (onset, VERIFY_MIN)
-            if self.losses.labeled_since(since) < wait and index - at < wait:
-                return None, None
-            if persisting and replay is not None:  # asked on the latter half of the wait: past a cluster's tail
-                alarm["persisted"] = self.losses.verify(onset, self.last_good(onset), replay, self.classifier,
-                                                        self.settings.min_increase, since=since + wait // 2)
-            self._held = None
-            alarm["held_until"] = index
-            return alarm, onset
-        return None, None
-
     # -- snapshots ---------------------------------------------------------------------------
 
     def snapshot_taken(self, snapshot: str, events: int) -> None:
@@ -371,27 +331,6 @@ class Guard(QuarantineResolution, RegimeRecall):
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
                              restore=restore, candidate="start", catch_up=catch_up,
                              shadow_catch_up=(max(catch_up[1], first), index + 1))]
-
-    def _rise_to_confirm(self, alarm: dict, replay: Replay | None) -> bool:
-        """Should this concept alarm wait `persist_events` labeled events before it rolls back, to
-        see whether the restore point's model still errs above its pre-onset level on them?
-
-        Only an alarm the restore point's model confirmed (it erred more since the onset too) and
-        not yet asked: in a stationary stream a cluster of hard events raises the error of every
-        model for a few dozen events (hyperplane, seed 2018: the tree of event 2,500, fixed, errs
-        0.177 on events 2,621 to 2,699 and at most 0.078 elsewhere), and a young model frozen
-        through it then loses to the candidate that learns on: a rollback and a promotion where
-        nothing changed (`benchmarks/stationary_rollbacks.py`). A real change persists.
-
-        A rise of at least `SURE_RISE` does not wait: no cluster in a stationary stream makes a
-        model err on half the events it got right before, and a regime's end does (holdout seed
-        103, sine swapped columns [12k,18k) / linear: at the swap's end the model of the swapped
-        regime erred on 93% of the events, for the 100 events of the wait, 1.61% under the
-        oracle)."""
-        verified = alarm.get("verified", {})
-        return (alarm.get("kind") == "concept" and replay is not None and self.settings.persist_events > 0
-                and "persisted" not in alarm and verified.get("drift") and "snapshot" in verified  # a verdict
-                and verified.get("rise", 0.0) < SURE_RISE)
 
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far

@@ -9,9 +9,10 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
+from drift.confirm import SURE_RISE
 from drift.contest import Contest
 from drift.decisions import MANUAL_ONLY, TRANSITIONS, IllegalTransition, Mode, check_transition
-from drift.guard import SURE_RISE, Guard, GuardError, GuardSettings
+from drift.guard import Guard, GuardError, GuardSettings
 from drift.history import VERIFY_MIN
 
 
