@@ -153,10 +153,25 @@ class DataDriftDetector(InputMatching):
         its limit (hysteresis). As of the last check; False while the reference is collected."""
         return self._in_reference
 
-    def reset_reference(self) -> None:
-        """Forget the reference; collect a new one from the next `reference_size` valid events."""
+    def reset_reference(self, since: int | None = None) -> None:
+        """Forget the reference; collect a new one from the next `reference_size` valid events,
+        starting with the kept ones from index `since` on, if given.
+
+        The guard resets it when it adopts a new regime, at least `min_quarantine` labeled events
+        after the alarm that began its quarantine: the events since that alarm are the new
+        regime's too (those since the estimated onset may hold a few of the old one's), and a
+        collection without them may hold too few of the regime to tell its end (holdout seed 127,
+        agrawal salary zeroed [12k,13k): the candidate was promoted 16 events before the end, and
+        went on through it). Invalid events among them are not counted (only valid ones are kept)."""
         self._absorb()
         self._forget_reference()
+        if since is None:
+            return
+        events = self._indexed_since(since)
+        reference = self._collection.add([i for i, _ in events], [x for _, x in events]) if events else None
+        if reference is not None:
+            self._forget_reference()
+            self._install(reference)
 
     def snapshot_reference(self) -> Reference | None:
         """The current reference (immutable: safe to park), or None while one is collected."""

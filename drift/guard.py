@@ -357,7 +357,7 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         if self.parked or rivals:
             self.probation = Probation.after(self.settings, parked=self.parked.challengers, rivals=rivals)
         if self.data is not None:
-            self.data.reset_reference()
+            self.data.reset_reference(since=q.started)  # the new regime's, for sure, since the alarm
             self._data_quiet_until = index + self.settings.data_window
         self._reset_detectors()
         return decision

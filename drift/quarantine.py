@@ -170,7 +170,7 @@ class QuarantineResolution:
             self._harmless_parked = decision.park[0] if decision.park else None
             return decision
         self._not_flapping(self.quarantine)
-        self.data.reset_reference()
+        self.data.reset_reference(since=self.quarantine.started)
         self._data_quiet_until = index + self.settings.data_window
         return self._leave(index, "resume", why, evidence)
 

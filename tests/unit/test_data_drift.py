@@ -225,6 +225,24 @@ def test_after_reset_reference_a_new_regime_raises_no_alarm():
     assert detector.in_reference()
 
 
+def test_a_reference_reset_since_an_event_starts_with_the_kept_events_from_there():
+    # The guard adopts a new regime well after its alarm: the events since are that regime's, and
+    # the new reference starts with those the detector kept (the latest 2 x window valid ones).
+    events = stationary(seed=10, n=3300)
+    for x in events[2000:]:
+        x["gauss"] *= 100
+    detector = DataDriftDetector()  # reference 1000 events, window 200: 400 kept
+    feed(detector, events[:2700])
+
+    detector.reset_reference(since=2100)
+    assert detector.restarted_at is None and not detector.ready
+    feed(detector, events[2700:], start=2700)
+
+    reference = detector.snapshot_reference()  # 400 kept (2300 to 2699) and 600 new
+    assert detector.ready and (reference.start, reference.end) == (2300, 3299)
+    assert detector.in_reference()
+
+
 @pytest.mark.parametrize("end", [300, 600, 900])
 def test_a_reference_collected_across_an_incidents_end_restarts_where_it_ended(end):
     # Holdout seed 67: a sensor stuck until the new reference was 90% collected, then normal. A
