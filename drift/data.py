@@ -56,8 +56,9 @@ class DataAlarm:
 class DataDriftDetector(InputMatching):
     """Watches the inputs for shifts of distribution, schema changes and bursts of invalid events.
 
-    The reference is the first `reference_size` valid events (after start or `reset_reference`), its
-    collection restarted where they change (`drift/collection.py`).
+    The reference is the first `reference_size` valid events (after start or `reset_reference`,
+    which may start it with kept ones), its collection restarted where they change
+    (`drift/collection.py`).
     A feature alarms when its PSI exceeds its limit on `confirmations` consecutive checks, then
     stays quiet until its PSI falls under half the limit. The limit is `psi_threshold`, or the PSI
     that chance reaches once in a billion windows if that is higher: PSI * (1/window + 1/reference
