@@ -159,7 +159,7 @@ class DataDriftDetector(InputMatching):
         starting with the kept ones from index `since` on, if given.
 
         The guard resets it when it adopts a new regime, at least `min_quarantine` labeled events
-        after the alarm that began its quarantine: the events since that alarm are the new
+        after the data alarm that began its quarantine: the events since that alarm are the new
         regime's too (those since the estimated onset may hold a few of the old one's), and a
         collection without them may hold too few of the regime to tell its end (holdout seed 127,
         agrawal salary zeroed [12k,13k): the candidate was promoted 16 events before the end, and

@@ -357,7 +357,9 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         if self.parked or rivals:
             self.probation = Probation.after(self.settings, parked=self.parked.challengers, rivals=rivals)
         if self.data is not None:
-            self.data.reset_reference(since=q.started)  # the new regime's, for sure, since the alarm
+            # After a data alarm the inputs since it are the new regime's: its reference starts
+            # with them (`reset_reference`). A concept alarm says nothing of where inputs changed.
+            self.data.reset_reference(since=q.started if q.kind != "concept" else None)
             self._data_quiet_until = index + self.settings.data_window
         self._reset_detectors()
         return decision

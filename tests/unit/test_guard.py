@@ -573,6 +573,29 @@ def test_a_stuck_sensor_that_ends_while_the_new_reference_is_collected_brings_ba
     assert back_at <= recall.catch_up[0] < back_at + 10
 
 
+@pytest.mark.parametrize("alarm", ["data", "concept"])
+def test_after_a_promotion_the_new_reference_starts_with_the_inputs_since_a_data_alarm_only(alarm):
+    # A data alarm marks where the inputs changed: the events since are the new regime's, and its
+    # reference starts with the ones kept (2 x data_window, 200 here). A concept alarm does not:
+    # its reference is collected from the promotion on, a whole `reference_size`.
+    if alarm == "data":
+        stream = Stream(make(reference_size=1000, min_quarantine=210)).run(1200)
+        while len(stream.decisions) < 2:
+            stream.run(1, stuck=0.3, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    else:
+        stream = quarantined_by_concept(reference_size=1000, min_quarantine=210)
+        while stream.guard.quarantine is not None:
+            stream.run(1, error=0.6, shadow=lambda loss: {"candidate": 0.0})
+    rollback, promotion = stream.decisions[-2:]
+    assert promotion.action == "promote" and promotion.at - rollback.at >= 200
+    stream.run(800, stuck=0.3 if alarm == "data" else None, error=0.05 if alarm == "data" else 0.6)
+    reference = stream.guard.data.snapshot_reference()
+    if alarm == "data":
+        assert reference is not None and reference.start > rollback.at
+    else:
+        assert reference is None  # 800 of its 1,000 events
+
+
 def test_an_incident_that_ends_while_the_new_reference_is_collected_restarts_it_and_the_parked_model_comes_back():
     # A narrowed sensor (values in the middle 60% of their range) ends while the new reference is
     # collected: nothing lies far outside any range, but the collection restarts where its inputs
