@@ -357,12 +357,17 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         if self.parked or rivals:
             self.probation = Probation.after(self.settings, parked=self.parked.challengers, rivals=rivals)
         if self.data is not None:
-            # After a data alarm the inputs since it are the new regime's: its reference starts
-            # with them (`reset_reference`). A concept alarm says nothing of where inputs changed.
-            self.data.reset_reference(since=q.started if q.kind != "concept" else None)
-            self._data_quiet_until = index + self.settings.data_window
+            self._new_input_reference(index, q)
         self._reset_detectors()
         return decision
+
+    def _new_input_reference(self, index: int, q: Quarantine) -> None:
+        """The inputs' reference for the regime `q` ends in: collected anew, starting with the inputs
+        kept since a data alarm (they are the new regime's; a concept alarm says nothing of where the
+        inputs changed: `DataDriftDetector.reset_reference`). Data alarms wait until the window holds
+        the new regime's events."""
+        self.data.reset_reference(since=q.started if q.kind != "concept" else None)
+        self._data_quiet_until = index + self.settings.data_window
 
     def _leave(self, index: int, action: str, reason: str, evidence: dict, trigger: str = "auto",
                candidate: str = "drop", challenger: str = "candidate",

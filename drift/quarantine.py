@@ -170,8 +170,7 @@ class QuarantineResolution:
             self._harmless_parked = decision.park[0] if decision.park else None
             return decision
         self._not_flapping(self.quarantine)
-        self.data.reset_reference(since=self.quarantine.started)
-        self._data_quiet_until = index + self.settings.data_window
+        self._new_input_reference(index, self.quarantine)
         return self._leave(index, "resume", why, evidence)
 
     def _best_candidate(self) -> str:
