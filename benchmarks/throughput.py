@@ -156,7 +156,6 @@ def loop_rate(preset: str, raw: list[bytes], seed: int) -> tuple[float, Stats, S
     """
     from prometheus_client import CollectorRegistry
 
-    from drift.guard import Guard
     from stream.config import Config
     from stream.events import Decoder
     from stream.loop import Loop, MemorySink, Record
@@ -175,7 +174,7 @@ def loop_rate(preset: str, raw: list[bytes], seed: int) -> tuple[float, Stats, S
         decoder=Decoder.from_config(config.events, numeric_label=not classifier),
         score=Score.for_model(classifier, window=config.metrics.window),
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
-        guard=Guard(config.guard_settings(), classifier=classifier),
+        guard=config.build_guard(classifier),
         metrics=Metrics(registry),
     )
     decisions: list = []

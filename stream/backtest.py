@@ -6,7 +6,6 @@ snapshots are real files in a temporary directory, so rollbacks behave exactly a
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import tempfile
 import threading
@@ -16,7 +15,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from drift.guard import Guard
 from stream.config import Config
 from stream.events import Decoder
 from stream.loop import Loop
@@ -126,14 +124,13 @@ def backtest(
     classifier = is_classifier(model)
     score = Score.for_model(classifier, window=config.metrics.window)
     observer = WindowObserver(score.name, window)
-    settings = dataclasses.replace(config.guard_settings(), enabled=guard and config.guard.enabled)
     loop = Loop(
         model,
         sink=MemorySink(keep=False),
         decoder=Decoder.from_config(config.events, numeric_label=not classifier),
         score=score,
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
-        guard=Guard(settings, classifier=classifier, history=None),
+        guard=config.build_guard(classifier, enabled=guard, history=None),
         observer=observer,
     )
     if on_event is not None:
@@ -164,7 +161,7 @@ def backtest(
         "rollbacks": sum(guard_state.rollback_counts.values()),
         "learned": c.learned,
         "model": config.model.spec,
-        "guard": settings.enabled,
+        "guard": guard_state.settings.enabled,
         "seconds": round(elapsed, 3),
     }
 

@@ -21,10 +21,13 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator,
+)
 
-from drift.concept import DETECTORS
-from drift.guard import GuardSettings
+from drift.concept import BINARY_DETECTORS, DETECTORS
+from drift.guard import Guard, GuardSettings
+from drift.settings import POLICIES
 
 from stream.errors import ConfigError
 
@@ -54,14 +57,25 @@ class ModelConfig(_Section):
         return self.preset or "logistic_regression"
 
 
+def _one_of(name: str, allowed: tuple[str, ...]):
+    """A validator of the key `name`: its value is one of `allowed`."""
+    def check(cls, value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+    return field_validator(name)(check)
+
+
 def _guard_section() -> type[_Section]:
-    """`[guard]` takes exactly the fields of `drift.guard.GuardSettings`: one list, kept there."""
+    """`[guard]` takes exactly the fields of `drift.guard.GuardSettings`: one list, kept there.
+    Names are checked per key, so that an error says where the bad one came from."""
     hints = typing.get_type_hints(GuardSettings)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(GuardSettings):
         default = f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
         fields[f.name] = (hints[f.name], default)
-    return create_model("GuardConfig", __base__=_Section, **fields)
+    validators = {"_detector": _one_of("detector", DETECTORS), "_policy": _one_of("policy", POLICIES)}
+    return create_model("GuardConfig", __base__=_Section, __validators__=validators, **fields)
 
 
 GuardConfig = _guard_section()
@@ -124,21 +138,35 @@ class Config(_Section):
     events: EventsConfig = EventsConfig()
     labels: LabelsConfig = LabelsConfig()
     metrics: MetricsConfig = MetricsConfig()
-
-    @model_validator(mode="after")
-    def _guard_values(self) -> "Config":
-        try:
-            self.guard_settings()
-        except ValueError as exc:
-            raise ValueError(f"[guard] {exc}") from None
-        return self
+    # Where each key came from (file, environment variable, flag), for errors found after `build`.
+    _origin: dict[tuple[str, str], str] = PrivateAttr(default_factory=dict)
+    _source: str = PrivateAttr(default="<config>")
 
     def guard_settings(self) -> GuardSettings:
-        """The guard's settings; detector names and policies are checked here, at start."""
-        settings = GuardSettings(**self.guard.model_dump())
-        if settings.detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {settings.detector!r}")
-        return settings
+        """The guard's settings (detector names and policies were checked per key at `build`)."""
+        return GuardSettings(**self.guard.model_dump())
+
+    def build_guard(self, classifier: bool, *, enabled: bool = True, history: int | None = 1000) -> Guard:
+        """The guard for a model of this task. What only the model tells (a binary detector on a
+        regressor's errors), or what only the detector's constructor checks (`detector_params`),
+        is a configuration error here, before the first event, naming the key and the file."""
+        settings = dataclasses.replace(self.guard_settings(), enabled=enabled and self.guard.enabled)
+        if settings.enabled and not classifier and settings.detector in BINARY_DETECTORS:
+            allowed = ", ".join(d for d in DETECTORS if d not in BINARY_DETECTORS)
+            raise ConfigError(
+                f"{self._where('guard', 'detector')}: [guard] detector: {settings.detector!r} watches 0/1 losses, "
+                f"but the model ({self.model.spec}) is a regressor; use one of {allowed}")
+        try:
+            return Guard(settings, classifier=classifier, history=history)
+        except TypeError as exc:  # River's detector constructors check their parameters' types
+            raise ConfigError(f"{self._where('guard', 'detector_params')}: [guard] detector_params "
+                              f"{settings.detector_params!r} for {settings.detector}: {exc}") from None
+        except ValueError as exc:  # the message names the key
+            named = [key for section, key in self._origin if section == "guard" and key in str(exc)]
+            raise ConfigError(f"{self._where('guard', named[0] if named else '')}: [guard] {exc}") from None
+
+    def _where(self, section: str, key: str) -> str:
+        return self._origin.get((section, key), self._source)
 
     @classmethod
     def build(
@@ -172,9 +200,12 @@ class Config(_Section):
                     merged.setdefault(section, {})[key] = value
                     origin[(section, key)] = "command-line flag"
         try:
-            return cls.model_validate(merged)
+            config = cls.model_validate(merged)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, origin, source)) from None
+        config._origin, config._source = origin, source
+        config.build_guard(classifier=True)  # at start, what does not depend on the model's task
+        return config
 
     @classmethod
     def load(
@@ -232,5 +263,6 @@ def _describe(exc: ValidationError, origin: dict[tuple[str, str], str], source: 
                 lines.append(f"{where}: unknown key [{section}] {key}")
         else:
             name = f"[{section}] {key}".strip() if key else f"[{section}]"
-            lines.append(f"{where}: {name}: {err['msg']} (got {err.get('input')!r})")
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {name}: {message} (got {err.get('input')!r})")
     return "; ".join(lines)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from drift.guard import Guard
 from stream.admin import AdminServer, create_app
 from stream.config import Config
 from stream.events import Decoder
@@ -69,7 +68,7 @@ def build_service(config: Config, *, registry: CollectorRegistry | None = None) 
         decoder=Decoder.from_config(config.events, numeric_label=not is_classifier(model)),
         score=Score.for_model(is_classifier(model), window=config.metrics.window),
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
-        guard=Guard(config.guard_settings(), classifier=is_classifier(model)),
+        guard=config.build_guard(is_classifier(model)),
         metrics=metrics,
     )
     source = KafkaSource(config.kafka)

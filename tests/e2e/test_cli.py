@@ -150,3 +150,17 @@ def test_demo_finishes_by_itself_with_a_summary(broker):
     assert "summary" in done.stdout
     assert re.search(r"events\s+3000", done.stdout)
     assert re.search(r"learned\s+\d+", done.stdout)
+
+
+def test_a_guard_detector_that_does_not_fit_the_model_fails_the_backtest_naming_key_and_file(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in generate("regression", 50, seed=1)))
+    config = tmp_path / "regression.toml"
+    config.write_text('[model]\npreset = "linear_regression"\n[guard]\ndetector = "ddm"\n')
+    report = tmp_path / "report.json"
+
+    result = CliRunner().invoke(main, ["backtest", str(events), "--config", str(config), "--report", str(report)])
+
+    assert result.exit_code == 2
+    assert f"{config}: [guard] detector: 'ddm'" in result.output
+    assert "Traceback" not in result.output and not report.exists()

@@ -248,3 +248,47 @@ def test_empty_snapshot_key_counts_as_missing():
 
     with pytest.raises(ConfigError):
         cfg.snapshot_key()
+
+
+# -- [guard]: what the guard's own constructors check is a config error too --------------------
+
+
+@pytest.mark.parametrize("text, named", [
+    ('[guard]\ndetector = "hddm_x"\n', ["[guard] detector", "'hddm_x'", "adwin"]),
+    ('[guard]\npolicy = "wait"\n', ["[guard] policy", "'wait'", "stay"]),
+    ("[guard]\nmin_increase = 0\n", ["min_increase"]),
+    ('[guard]\ndetector_params = { delta = "small" }\n', ["[guard] detector_params", "adwin"]),
+    ("[guard]\ndetector_params = { bogus = 1 }\n", ["bogus", "delta"]),  # what it accepts
+])
+def test_a_bad_guard_setting_is_refused_at_load_naming_key_and_file(tmp_path, text, named):
+    path = write_toml(tmp_path, text)
+
+    with pytest.raises(ConfigError) as err:
+        Config.load(path, env={})
+    message = str(err.value)
+    assert all(name in message for name in named), message
+    assert str(path) in message
+
+
+def test_a_bad_detector_from_the_environment_names_the_variable(tmp_path):
+    path = write_toml(tmp_path, '[guard]\npolicy = "stay"\n')
+
+    with pytest.raises(ConfigError) as err:
+        Config.load(path, env={"RIVERGUARD_GUARD_DETECTOR": "adwinn"})
+    assert "environment variable RIVERGUARD_GUARD_DETECTOR: [guard] detector" in str(err.value)
+    assert str(path) not in str(err.value)
+
+
+@pytest.mark.parametrize("detector", ["ddm", "hddm_w"])
+def test_a_binary_detector_for_a_regressor_is_refused_once_the_model_is_known(tmp_path, detector):
+    # 0/1-loss detectors cannot watch a regressor's absolute errors; only the model tells the task
+    # (a factory may build either), so the check comes when the guard is built for it.
+    path = write_toml(tmp_path, f'[model]\npreset = "linear_regression"\n[guard]\ndetector = "{detector}"\n')
+    config = Config.load(path, env={})
+
+    with pytest.raises(ConfigError) as err:
+        config.build_guard(classifier=False)
+    message = str(err.value)
+    assert f"{path}: [guard] detector: '{detector}'" in message
+    assert "linear_regression" in message and "adwin, page_hinkley, kswin" in message
+    assert config.build_guard(classifier=True).concept is not None  # fine for a classifier
