@@ -59,8 +59,10 @@ def build_service(config: Config, *, registry: CollectorRegistry | None = None) 
     registry = registry or CollectorRegistry()
     metrics = Metrics(registry)
     store = SnapshotStore(config.snapshots.dir, config.snapshot_key(), keep=config.snapshots.keep)
-    create_topics(client_settings(config.kafka), topic_names(config.kafka))
+    # The model and its guard first: a configuration they refuse stops the start before Kafka is touched.
     model = build_from_config(config.model)
+    guard = config.build_guard(is_classifier(model))
+    create_topics(client_settings(config.kafka), topic_names(config.kafka))
     sink = KafkaSink(config.kafka)
     loop = Loop(
         model,
@@ -68,7 +70,7 @@ def build_service(config: Config, *, registry: CollectorRegistry | None = None) 
         decoder=Decoder.from_config(config.events, numeric_label=not is_classifier(model)),
         score=Score.for_model(is_classifier(model), window=config.metrics.window),
         pending=PendingStore(config.labels.pending_max, config.labels.ttl_seconds),
-        guard=config.build_guard(is_classifier(model)),
+        guard=guard,
         metrics=metrics,
     )
     source = KafkaSource(config.kafka)

@@ -164,3 +164,16 @@ def test_a_guard_detector_that_does_not_fit_the_model_fails_the_backtest_naming_
     assert result.exit_code == 2
     assert f"{config}: [guard] detector: 'ddm'" in result.output
     assert "Traceback" not in result.output and not report.exists()
+
+
+def test_run_refuses_a_guard_detector_that_does_not_fit_the_model_before_connecting(tmp_path):
+    # No broker at this address: the error must be the configuration's, not a connection failure.
+    config = tmp_path / "regression.toml"
+    config.write_text('[model]\npreset = "hoeffding_tree_regressor"\n[guard]\ndetector = "eddm"\n'
+                      f'[snapshots]\ndir = "{tmp_path / "snapshots"}"\nkey = "k"\n'
+                      '[kafka]\nbootstrap_servers = "127.0.0.1:9"\n')
+
+    result = CliRunner().invoke(main, ["run", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert f"{config}: [guard] detector: 'eddm'" in result.output
