@@ -139,8 +139,9 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
 
     @property
     def challengers(self) -> list[str]:
-        """Shadow models the loop must score: "candidate", "fresh" and "parked:<snapshot>"."""
-        if self.mode is Mode.QUARANTINE and self.quarantine is not None:
+        """Shadow models the loop must keep and score: "candidate", "fresh" and "parked:<snapshot>".
+        An operator's pause in quarantine keeps them (not learning): the operator may promote one."""
+        if self.mode in (Mode.QUARANTINE, Mode.PAUSED) and self.quarantine is not None:
             return self.quarantine.contest.challengers
         if self.mode is Mode.LEARNING and self.probation is not None:
             return self.probation.challengers

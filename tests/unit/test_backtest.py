@@ -522,3 +522,32 @@ def test_the_runner_up_of_a_promotion_learns_on_in_shadow_and_takes_over_when_it
     assert takeover["at"] - promotion["at"] < 1000 and shadows[takeover["at"] + 1] == (parked,)
     # MAE over the last 1,000 events: the fresh tree against the tree no guard touched
     assert report["windows"][-1]["metric"] < 0.8 * plain["windows"][-1]["metric"]
+
+
+def test_an_operator_who_pauses_a_quarantine_can_still_promote_its_candidate():
+    # Paused in quarantine, the candidate waits for the operator (not learning); `promote` makes it
+    # live. Before, the pause dropped the loop's shadow models while the guard kept the quarantine,
+    # and the promotion failed on a missing candidate with the guard already switched to learning.
+    events = [orjson.dumps(e) for e in generate("unit_change", 4000, seed=5, start=1500, end=3500, factor=1000.0)]
+    seen: dict = {}
+
+    def operator(index, loop):
+        if "pause" not in seen and loop.guard.mode.value == "quarantine":
+            seen["candidate"] = loop.shadow["candidate"]
+            seen["pause"], seen["paused_at"] = loop.commands.submit("pause"), index
+            loop.commands.apply()  # as the runner does between batches; the hook runs on the loop's thread
+        elif "pause" in seen and "promote" not in seen and index >= seen["paused_at"] + 1000:
+            assert loop.guard.mode.value == "paused" and loop.shadow["candidate"] is seen["candidate"]
+            seen["learned"] = loop.counters.learned
+            seen["promote"] = loop.commands.submit("promote")
+            loop.commands.apply()
+            seen["live"], seen["mode"] = loop.model, loop.guard.mode.value
+        elif "promote" in seen and "learned_after" not in seen and index >= seen["paused_at"] + 1100:
+            seen["learned_after"] = loop.counters.learned
+
+    report = backtest(events, Config.build({"snapshots": {"every_events": 250}}, env={}), on_event=operator)
+
+    assert seen["promote"].result(timeout=1)["action"] == "promote"
+    assert seen["live"] is seen["candidate"] and seen["mode"] == "learning"
+    assert seen["learned_after"] > seen["learned"]  # learning resumed with the promoted candidate
+    assert [d["action"] for d in report["decisions"]][:3] == ["rollback", "pause", "promote"]
