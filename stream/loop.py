@@ -18,6 +18,7 @@ sits at a clean offset.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -147,6 +148,10 @@ class Loop:
         else:
             proba = None
             y_pred = self.model.predict_one(x)
+            # An input far outside what the model saw (a value of 1e308) can make a linear model's
+            # prediction overflow: it is not a prediction, and learning that event ruins the model.
+            if y_pred is not None and not math.isfinite(y_pred):
+                raise ValueError(f"the prediction is not a finite number ({y_pred!r})")
         if metrics is not None:
             metrics.predict_seconds.observe(time.perf_counter() - t0)
         return y_pred, proba
@@ -165,7 +170,11 @@ class Loop:
 
     def _labeled(self, record: Record, index: int, x: dict, y_pred, shadow: dict | None, y) -> None:
         score = self.score
-        loss = score.update(y, y_pred)
+        loss = score.loss(y, y_pred)
+        if not math.isfinite(loss):  # |y - y_pred| overflows, both finite: not scored, not learned
+            self._invalid(record, InvalidEvent("model_error", f"the error of {y_pred!r} for {y!r} overflows"))
+            return
+        score.add(loss)
         self.counters.labeled += 1
         if self.observer is not None:
             self.observer.on_labeled(index, loss)

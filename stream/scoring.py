@@ -45,7 +45,10 @@ class Score:
         return abs(float(y_true) - float(y_pred))
 
     def update(self, y_true, y_pred) -> float:
-        loss = self.loss(y_true, y_pred)
+        return self.add(self.loss(y_true, y_pred))
+
+    def add(self, loss: float) -> float:
+        """Count one labeled event's loss (from `loss`)."""
         self.count += 1
         self.loss_sum += loss
         self._recent.append(loss)

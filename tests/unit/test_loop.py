@@ -339,6 +339,64 @@ def test_a_non_numeric_label_for_a_regressor_is_dead_lettered():
     assert loop.counters.learned == 1
 
 
+class FarOff(base.Regressor):
+    """Predicts -f: on f = 1.5e308 its error on a label of 1.5e308 overflows, both finite."""
+
+    def __init__(self) -> None:
+        self.learned = 0
+
+    def predict_one(self, x):
+        return -x["f"]
+
+    def learn_one(self, x, y):
+        self.learned += 1
+
+
+def regression_events(n: int, start: int = 0) -> list[dict]:
+    rng = random.Random(start)
+    out = []
+    for i in range(start, start + n):
+        x = {"a": rng.uniform(0, 10), "b": rng.uniform(0, 10)}
+        out.append({"id": f"r{i}", "x": x, "y": 2 * x["a"] - x["b"]})
+    return out
+
+
+def test_an_input_whose_prediction_overflows_is_dead_lettered_and_does_not_ruin_the_model():
+    # A value of 1e308 makes a linear model's prediction infinite: before, the guard's concept
+    # detector raised on the infinite error and stopped the loop, at the same event after every
+    # restart. Now the event is dead-lettered, unpublished and unlearned, and the model is as if
+    # it had never come.
+    loop = Loop(build_model(preset="linear_regression"), sink=MemorySink(), guard=Guard(classifier=False))
+    twin = Loop(build_model(preset="linear_regression"), sink=MemorySink(), guard=Guard(classifier=False))
+    before, after = regression_events(300), regression_events(300, start=300)
+    bad = raw({"id": "bad", "x": {"a": 1e308, "b": 1.0}, "y": 3.0})
+
+    feed(loop, before)
+    loop.process(Record("events", 0, 300, bad))
+    feed(loop, after, start=301)
+    feed(twin, before + after)
+
+    assert [(r.value, reason) for r, reason, _ in loop.sink.dead_letters] == [(bad, "model_error")]
+    assert "not a finite number" in loop.sink.dead_letters[0][2]
+    assert len(loop.sink.predictions) == 600 and loop.counters.learned == 600
+    probes = [{"a": a, "b": b} for a in (0.0, 5.0, 10.0) for b in (0.0, 5.0, 10.0)]
+    assert [loop.model.predict_one(x) for x in probes] == [twin.model.predict_one(x) for x in probes]
+    assert loop.score.value == twin.score.value
+
+
+def test_a_label_whose_error_overflows_is_dead_lettered_and_the_metric_stays_finite():
+    model = FarOff()
+    loop = Loop(model, sink=MemorySink(), guard=Guard(classifier=False))
+
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": 1.0}, {"id": "b", "x": {"f": 1.5e308}, "y": 1.5e308},
+                {"id": "c", "x": {"f": 1.0}, "y": 2.0}])
+
+    assert [reason for _, reason, _ in loop.sink.dead_letters] == ["model_error"]
+    assert "overflows" in loop.sink.dead_letters[0][2]
+    assert model.learned == 2 and loop.counters.labeled == 2
+    assert loop.score.value == 2.5  # errors 2 and 3: the overflowing one is not counted
+
+
 def test_the_design_example_event_does_not_stop_the_default_model():
     loop = Loop(build_model(), sink=MemorySink())
 
