@@ -92,6 +92,10 @@ class Loop:
         self.load_model: Callable[[str], Any] | None = None  # a snapshot's model (the runner sets it)
         # The latest labeled events (index, x, y): the guard asks how an older model scores on them.
         self.labeled_tail: deque[tuple[int, dict, Any]] = deque(maxlen=REPLAY_TAIL)
+        # A classifier's labels are all numbers (bools count: True == 1) or all text, as the first
+        # one was: River's trees sort their classes, and one "1" among 0s and 1s failed every
+        # prediction after it.
+        self.label_kind: str | None = None
         self._decisions: list[Decision] = []
 
     # -- the hot path ------------------------------------------------------------------------
@@ -112,6 +116,8 @@ class Loop:
         guard = self.guard
         try:
             event = self.decode(record.value)
+            if event.y is not None and self.classifier:
+                self._check_label_kind(event.y)
             if event.x is None:
                 entry = self.pending.pop(event.id)
                 if entry is None:
@@ -138,6 +144,14 @@ class Loop:
             self._labeled(record, index, x, y_pred, shadow, event.y)
         elif event.id is not None:
             self.pending.put(event.id, x, (y_pred, shadow), event.ts)
+
+    def _check_label_kind(self, y) -> None:
+        kind = "text" if isinstance(y, str) else "number"
+        if self.label_kind is None:
+            self.label_kind = kind
+        elif kind != self.label_kind:
+            raise InvalidEvent("bad_type", f"label {y!r} is {kind}, and this classifier's labels are "
+                                           f"{self.label_kind}s: a model that mixes them cannot rank its classes")
 
     def _predict(self, x: dict):
         metrics = self.metrics
@@ -265,6 +279,7 @@ class Loop:
             "guard": self.guard,
             "lineage": self.lineage,
             "labeled_tail": self.labeled_tail,
+            "label_kind": self.label_kind,
         }
 
     def restore(self, state: dict, lineage: str | None) -> None:
@@ -278,6 +293,7 @@ class Loop:
         self.offsets = dict(state["offsets"])
         self.guard = state["guard"]
         self.labeled_tail = state["labeled_tail"]
+        self.label_kind = state.get("label_kind")  # None in snapshots from before: the next label sets it
         self.lineage = lineage
 
     # -- reporting ---------------------------------------------------------------------------

@@ -397,6 +397,41 @@ def test_a_label_whose_error_overflows_is_dead_lettered_and_the_metric_stays_fin
     assert loop.score.value == 2.5  # errors 2 and 3: the overflowing one is not counted
 
 
+def test_a_text_label_among_number_labels_is_dead_lettered_and_the_tree_keeps_predicting():
+    # River's tree ranks its classes: once it had learned "1" beside 0 and 1, every prediction
+    # failed ('<' between str and int), and the loop dead-lettered every event after as model_error.
+    rng = random.Random(4)
+    events = [{"id": f"e{i}", "x": {"a": rng.uniform(-1, 1), "b": rng.uniform(-1, 1)}} for i in range(600)]
+    for e in events:
+        e["y"] = int(e["x"]["a"] > e["x"]["b"])
+    bad = raw({"id": "bad", "x": {"a": 0.5, "b": 0.0}, "y": "1"})
+    late_label = raw({"id": "late", "y": "0"})
+    loop = Loop(build_model(preset="hoeffding_tree"), sink=MemorySink())
+
+    feed(loop, events[:300])
+    feed(loop, [bad, {"id": "late", "x": {"a": 0.1, "b": 0.2}}, late_label], start=300)
+    feed(loop, events[300:], start=303)
+
+    assert [(r.value, reason) for r, reason, _ in loop.sink.dead_letters] == [(bad, "bad_type"), (late_label, "bad_type")]
+    assert "labels are numbers" in loop.sink.dead_letters[0][2]
+    assert loop.counters.invalid == {"bad_type": 2}  # no model_error: every other event was predicted
+    assert len(loop.sink.predictions) == 601 and loop.counters.learned == 600
+    again = Loop(build_model(preset="hoeffding_tree"), sink=MemorySink())
+    again.restore(loop.state(), lineage=None)
+    feed(again, [bad], start=903)
+    assert again.counters.invalid == {"bad_type": 3} and again.label_kind == "number"
+
+
+def test_the_first_label_sets_the_kind_text_labels_stay_text():
+    loop = Loop(build_model(preset="hoeffding_tree"), sink=MemorySink())
+
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": "cat"}, {"id": "b", "x": {"f": 2.0}, "y": True},
+                {"id": "c", "x": {"f": 3.0}, "y": "dog"}])
+
+    assert [reason for _, reason, _ in loop.sink.dead_letters] == ["bad_type"]
+    assert loop.counters.learned == 2 and loop.label_kind == "text"
+
+
 def test_the_design_example_event_does_not_stop_the_default_model():
     loop = Loop(build_model(), sink=MemorySink())
 
