@@ -10,6 +10,8 @@ catch-ups off the events of an incident (`far_outside`, `first_alike`).
   thousand times: strict, as a false match brings back the wrong model.
 - `departs`: a feature's PSI over what an alarm asks, on a short window and one check.
 - far outside: a number beyond the reference's minimum or maximum by more than its range's width.
+- absurd: a number beyond them by ten times its scale (`absurd`, per event: the guard does not let
+  the live model learn it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from itertools import islice
 
 import numpy as np
 
-from drift.reference import Reference, _as_numbers, _Binning, chance_psi
+from drift.reference import Reference, _as_numbers, _Binning, absurd_bounds, chance_psi
 from drift.stats import CHANCE, Z_CHANCE
 
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
@@ -94,6 +96,26 @@ class InputMatching:
         """The index of the `n`-th latest kept valid event (pending included); None: fewer kept."""
         events = self._latest_events(n)
         return events[0][0] if len(events) == n else None
+
+    def absurd(self, x: dict) -> str | None:
+        """The first feature of `x` whose number lies absurdly far outside the current reference's
+        range (`absurd_bounds`; while a new one is collected, the early one's), or None (also while
+        there is none yet).
+
+        Per event, before the live model learns it: one value of 1e30 made a linear model's scaler
+        take a variance that zeroes that feature for good, a 30% rise of its error that no alarm
+        undid (the restore point's model, asked, did fine: "the live model changed")."""
+        reference = self.snapshot_reference() or self.early_reference()
+        if reference is None:
+            return None
+        cached = getattr(self, "_absurd_cache", None)
+        if cached is None or cached[0] is not reference:
+            cached = self._absurd_cache = (reference, absurd_bounds(reference))
+        for name, (low, high) in cached[1].items():
+            value = x.get(name)
+            if type(value) in (float, int) and not low <= value <= high:
+                return name
+        return None
 
     def far_outside(self, reference: Reference, since: int) -> list[int]:
         """Indices of the kept events from `since` on with a number far outside `reference`'s range

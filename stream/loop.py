@@ -52,6 +52,7 @@ class Counters:
     labeled: int = 0
     learned: int = 0
     invalid: dict[str, int] = field(default_factory=dict)
+    outliers: int = 0  # labeled events not learned while learning: a number absurdly far outside the inputs
 
 
 class Loop:
@@ -208,7 +209,10 @@ class Loop:
                 if name in self.shadow:
                     self._learn(record, self.shadow[name], x, y, live=False)
         if guard.mode is Mode.LEARNING:
-            self._learn(record, self.model, x, y, live=True)
+            if guard.learns(x):
+                self._learn(record, self.model, x, y, live=True)
+            else:
+                self.counters.outliers += 1
 
     def replay(self, snapshot: str, since: int) -> list[float] | None:
         """The losses of `snapshot`'s model on the kept labeled events from index `since` on.
@@ -310,6 +314,7 @@ class Loop:
             "predictions": c.predictions,
             "labeled": c.labeled,
             "learned": c.learned,
+            "outliers": c.outliers,
             "invalid": dict(c.invalid),
             "metric": {"name": self.score.name, "value": self.score.value, "rolling": self.score.rolling},
             "candidate_metric": self.candidate_score.rolling if "candidate" in self.shadow else None,

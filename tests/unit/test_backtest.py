@@ -551,3 +551,18 @@ def test_an_operator_who_pauses_a_quarantine_can_still_promote_its_candidate():
     assert seen["live"] is seen["candidate"] and seen["mode"] == "learning"
     assert seen["learned_after"] > seen["learned"]  # learning resumed with the promoted candidate
     assert [d["action"] for d in report["decisions"]][:3] == ["rollback", "pause", "promote"]
+
+
+def test_a_model_of_a_stuck_sensors_regime_does_not_learn_the_sensors_return():
+    # Holdout seed 137's stream: a fresh linear model promoted while x0 was stuck had a scaler with
+    # no variance for x0; it learned the sensor's return and diverged (MAE 10,286 over the next
+    # 1,000 events, 2.3 without the guard) until the old regime's model was recalled 29 events on.
+    # A value outside a feature that was constant in the regime's inputs is not learned.
+    events = [orjson.dumps(e) for e in generate("stuck_sensor", 10_000, seed=1163, base="friedman", feature="x0",
+                                                 start=7_000, end=8_000)]
+    config = Config.build({"model": {"preset": "linear_regression"}, "snapshots": {"every_events": 500}}, env={})
+
+    guarded = {w["start"]: w["metric"] for w in backtest(events, config, window=1000)["windows"]}
+    plain = {w["start"]: w["metric"] for w in backtest(events, config, guard=False, window=1000)["windows"]}
+
+    assert guarded[8000] < 1.1 * plain[8000]

@@ -384,6 +384,25 @@ def test_an_input_whose_prediction_overflows_is_dead_lettered_and_does_not_ruin_
     assert loop.score.value == twin.score.value
 
 
+def test_a_glitch_far_outside_the_inputs_is_predicted_but_not_learned_by_the_live_model():
+    # 1e30 in a feature that lies in [0, 10]: a linear model that learned it kept a scaler whose
+    # variance zeroed that feature for good (MAE +30%). The guard holds it out of learning.
+    loop = Loop(build_model(preset="linear_regression"), sink=MemorySink(), guard=Guard(classifier=False))
+    twin = Loop(build_model(preset="linear_regression"), sink=MemorySink(), guard=Guard(classifier=False))
+    before, after = regression_events(1500), regression_events(500, start=1500)
+    glitch = {"id": "glitch", "x": {"a": 1e30, "b": 1.0}, "y": 3.0}
+
+    feed(loop, before + [glitch] + after)
+    feed(twin, before + after)
+
+    assert loop.counters.outliers == 1 and loop.counters.learned == 2000 and loop.counters.labeled == 2001
+    assert len(loop.sink.predictions) == 2001 and not loop.sink.dead_letters  # predicted and scored
+    probes = [{"a": a, "b": b} for a in (0.0, 5.0, 10.0) for b in (0.0, 5.0, 10.0)]
+    assert [loop.model.predict_one(x) for x in probes] == [twin.model.predict_one(x) for x in probes]
+    loop.publish_status()
+    assert loop.status["outliers"] == 1
+
+
 def test_a_label_whose_error_overflows_is_dead_lettered_and_the_metric_stays_finite():
     model = FarOff()
     loop = Loop(model, sink=MemorySink(), guard=Guard(classifier=False))
