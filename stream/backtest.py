@@ -160,6 +160,7 @@ def backtest(
         "decisions": [d.to_dict() for d in guard_state.decisions],  # the journal's own records
         "rollbacks": sum(guard_state.rollback_counts.values()),
         "learned": c.learned,
+        "outliers": c.outliers,
         "model": config.model.spec,
         "guard": guard_state.settings.enabled,
         "seconds": round(elapsed, 3),

@@ -19,7 +19,7 @@ from stream.snapshots import SUFFIX, read_meta_unverified
 
 DESIGN_KEYS = {"events", "labeled", "invalid", "metric", "windows", "alarms", "decisions", "rollbacks", "learned"}
 # Keys the report carries beyond DESIGN.md; listed so that any change to the contract is deliberate.
-EXTRA_KEYS = {"invalid_by_reason", "model", "guard", "seconds"}
+EXTRA_KEYS = {"invalid_by_reason", "model", "guard", "seconds", "outliers"}
 DESIGN_WINDOW_KEYS = {"start", "end", "metric", "mode"}
 EXTRA_WINDOW_KEYS = {"labeled", "modes"}
 
