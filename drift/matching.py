@@ -10,8 +10,8 @@ catch-ups off the events of an incident (`far_outside`, `first_alike`).
   thousand times: strict, as a false match brings back the wrong model.
 - `departs`: a feature's PSI over what an alarm asks, on a short window and one check.
 - far outside: a number beyond the reference's minimum or maximum by more than its range's width.
-- absurd: a number beyond them by ten times its scale (`absurd`, per event: the guard does not let
-  the live model learn it).
+- absurd: a number beyond them by ten times the range's width, or any other value of a feature
+  constant in the reference (`absurd`, per event: the guard does not let the live model learn it).
 """
 
 from __future__ import annotations
