@@ -105,15 +105,15 @@ class InputMatching:
         Per event, before the live model learns it: one value of 1e30 made a linear model's scaler
         take a variance that zeroes that feature for good, a 30% rise of its error that no alarm
         undid (the restore point's model, asked, did fine: "the live model changed")."""
-        reference = self.snapshot_reference() or self.early_reference()
+        reference = self._reference or self.early_reference()  # per labeled event: kept lean
         if reference is None:
             return None
         cached = getattr(self, "_absurd_cache", None)
         if cached is None or cached[0] is not reference:
-            cached = self._absurd_cache = (reference, absurd_bounds(reference))
-        for name, (low, high) in cached[1].items():
+            cached = self._absurd_cache = (reference, list(absurd_bounds(reference).items()))
+        for name, (low, high) in cached[1]:
             value = x.get(name)
-            if type(value) in (float, int) and not low <= value <= high:
+            if (value.__class__ is float or value.__class__ is int) and (value < low or value > high):
                 return name
         return None
 
