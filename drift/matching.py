@@ -10,8 +10,9 @@ catch-ups off the events of an incident (`far_outside`, `first_alike`).
   thousand times: strict, as a false match brings back the wrong model.
 - `departs`: a feature's PSI over what an alarm asks, on a short window and one check.
 - far outside: a number beyond the reference's minimum or maximum by more than its range's width.
-- absurd: a number beyond them by ten times the range's width, or any other value of a feature
-  constant in the reference (`absurd`, per event: the guard does not let the live model learn it).
+- absurd: a number beyond them by 1,000 times the range's width, or, while a new reference is
+  collected, any other value of a feature constant in its early events (`absurd`, per event: the
+  guard does not let the live model learn it).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class InputMatching:
             return None
         cached = getattr(self, "_absurd_cache", None)
         if cached is None or cached[0] is not reference:
-            cached = self._absurd_cache = (reference, list(absurd_bounds(reference).items()))
+            bounds = absurd_bounds(reference, early=reference is not self._reference)
+            cached = self._absurd_cache = (reference, list(bounds.items()))
         for name, (low, high) in cached[1]:
             value = x.get(name)
             if (value.__class__ is float or value.__class__ is int) and (value < low or value > high):
