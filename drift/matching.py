@@ -37,6 +37,8 @@ class InputMatching:
     """The comparisons of kept inputs with a reference (see the module doc); `DataDriftDetector`
     inherits them."""
 
+    _absurd_cache: tuple | None = None  # (reference, [(feature, (low, high))]): `absurd`, per event
+
     def matches(self, reference: Reference, since: int | None = None,
                 min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
         """Do the inputs since event `since` (default: the recent window) come from the regime of
@@ -109,7 +111,7 @@ class InputMatching:
         reference = self._reference or self.early_reference()  # per labeled event: kept lean
         if reference is None:
             return None
-        cached = getattr(self, "_absurd_cache", None)
+        cached = self._absurd_cache
         if cached is None or cached[0] is not reference:
             bounds = absurd_bounds(reference, early=reference is not self._reference)
             cached = self._absurd_cache = (reference, list(bounds.items()))

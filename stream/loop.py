@@ -117,8 +117,9 @@ class Loop:
         guard = self.guard
         try:
             event = self.decode(record.value)
-            if event.y is not None and self.classifier:
-                self._check_label_kind(event.y)
+            y = event.y
+            if y is not None and self.classifier and self.label_kind != ("text" if y.__class__ is str else "number"):
+                self._check_label_kind(y)  # the first label, or one of the other kind
             if event.x is None:
                 entry = self.pending.pop(event.id)
                 if entry is None:
