@@ -57,12 +57,12 @@ class Reference:
     clocks: tuple[str, ...] = ()
 
 
-ABSURD_SCALES = 1000  # a number this many widths beyond a reference's range is absurd (see `absurd_bounds`)
+ABSURD_WIDTHS = 1000  # a number this many widths beyond a reference's range is absurd (see `absurd_bounds`)
 
 
 def absurd_bounds(reference: Reference, *, early: bool = False) -> dict[Any, tuple[float, float]]:
     """Per number feature of `reference` (not clocks): the interval outside which a value is absurd,
-    its range widened on each side by `ABSURD_SCALES` times its width. A glitch of 1e30 is absurd; a
+    its range widened on each side by `ABSURD_WIDTHS` times its width. A glitch of 1e30 is absurd; a
     unit change of x1000 is not (the data alarm deals with it). A feature constant in the reference
     has no bound, unless the reference is the `early` one of a regime whose reference is still
     collected: there it allows no other value. A sensor stuck for a whole short regime that comes
@@ -85,7 +85,7 @@ def absurd_bounds(reference: Reference, *, early: bool = False) -> dict[Any, tup
     for f in reference.features:
         if f.kind != "categorical" and f.name not in reference.clocks and (f.hi > f.lo or early):
             width = f.hi - f.lo
-            bounds[f.name] = (f.lo - ABSURD_SCALES * width, f.hi + ABSURD_SCALES * width)
+            bounds[f.name] = (f.lo - ABSURD_WIDTHS * width, f.hi + ABSURD_WIDTHS * width)
     return bounds
 
 

@@ -148,6 +148,7 @@ class Loop:
             self.pending.put(event.id, x, (y_pred, shadow), event.ts)
 
     def _check_label_kind(self, y) -> None:
+        """The first label sets the kind (`label_kind`); a label of the other kind is refused."""
         kind = "text" if isinstance(y, str) else "number"
         if self.label_kind is None:
             self.label_kind = kind
