@@ -37,6 +37,7 @@ from drift.stats import change_point
 
 DETECTORS = ("adwin", "page_hinkley", "kswin", "ddm", "eddm", "fhddm", "hddm_a", "hddm_w")
 BINARY_DETECTORS = ("ddm", "eddm", "fhddm", "hddm_a", "hddm_w")
+REGRESSION_DETECTORS = tuple(d for d in DETECTORS if d not in BINARY_DETECTORS)  # on any loss, not only 0/1
 TASKS = ("classification", "regression")
 
 _RIVER_CLASSES = {
@@ -127,10 +128,9 @@ class ConceptDetector:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
         if task == "regression" and name in BINARY_DETECTORS:
-            allowed = tuple(d for d in DETECTORS if d not in BINARY_DETECTORS)
             raise ValueError(
                 f"concept detector {name!r} takes 0/1 losses only; "
-                f"for regression use one of {allowed}"
+                f"for regression use one of {REGRESSION_DETECTORS}"
             )
         if not min_increase > 0:
             raise ValueError(f"min_increase must be > 0, got {min_increase}")

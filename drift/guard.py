@@ -147,11 +147,11 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
             return self.probation.challengers
         return []
 
-    def learns(self, x: dict) -> bool:
-        """Does the live model learn this labeled event? While learning, unless a number in it
-        lies absurdly far outside the inputs' reference (`InputMatching.absurd`): one event is not
-        a shift, and if such numbers go on, the data alarm quarantines and the candidate learns them."""
-        return self.mode is Mode.LEARNING and (self.data is None or self.data.absurd(x) is None)
+    def holds_out(self, x: dict) -> bool:
+        """Should the live model, while learning, not learn this labeled event? Yes if a number in
+        it lies absurdly far outside the inputs' reference (`InputMatching.absurd`): one event is
+        not a shift, and if such numbers go on, the data alarm quarantines and the candidate learns them."""
+        return self.data is not None and self.data.absurd(x) is not None
 
     def observe_features(self, index: int, x: dict) -> list[Decision]:
         if self.data is None or self.mode is Mode.PAUSED:

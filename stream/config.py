@@ -21,13 +21,10 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import (
-    BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, model_validator
 
-from drift.concept import BINARY_DETECTORS, DETECTORS
+from drift.concept import BINARY_DETECTORS, REGRESSION_DETECTORS
 from drift.guard import Guard, GuardSettings
-from drift.settings import POLICIES
 
 from stream.errors import ConfigError
 
@@ -57,25 +54,15 @@ class ModelConfig(_Section):
         return self.preset or "logistic_regression"
 
 
-def _one_of(name: str, allowed: tuple[str, ...]):
-    """A validator of the key `name`: its value is one of `allowed`."""
-    def check(cls, value: str) -> str:
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
-        return value
-    return field_validator(name)(check)
-
-
 def _guard_section() -> type[_Section]:
-    """`[guard]` takes exactly the fields of `drift.guard.GuardSettings`: one list, kept there.
-    Names are checked per key, so that an error says where the bad one came from."""
+    """`[guard]` takes exactly the fields of `drift.guard.GuardSettings`: one list, kept there (and
+    its checks: `Config.build_guard`)."""
     hints = typing.get_type_hints(GuardSettings)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(GuardSettings):
         default = f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory)
         fields[f.name] = (hints[f.name], default)
-    validators = {"_detector": _one_of("detector", DETECTORS), "_policy": _one_of("policy", POLICIES)}
-    return create_model("GuardConfig", __base__=_Section, __validators__=validators, **fields)
+    return create_model("GuardConfig", __base__=_Section, **fields)
 
 
 GuardConfig = _guard_section()
@@ -142,28 +129,27 @@ class Config(_Section):
     _origin: dict[tuple[str, str], str] = PrivateAttr(default_factory=dict)
     _source: str = PrivateAttr(default="<config>")
 
-    def guard_settings(self) -> GuardSettings:
-        """The guard's settings (detector names and policies were checked per key at `build`)."""
-        return GuardSettings(**self.guard.model_dump())
-
     def build_guard(self, classifier: bool, *, enabled: bool = True, history: int | None = 1000) -> Guard:
-        """The guard for a model of this task. What only the model tells (a binary detector on a
-        regressor's errors), or what only the detector's constructor checks (`detector_params`),
-        is a configuration error here, before the first event, naming the key and the file."""
-        settings = dataclasses.replace(self.guard_settings(), enabled=enabled and self.guard.enabled)
-        if settings.enabled and not classifier and settings.detector in BINARY_DETECTORS:
-            allowed = ", ".join(d for d in DETECTORS if d not in BINARY_DETECTORS)
+        """The guard for a model of this task. What its settings and detectors refuse (`GuardSettings`,
+        `ConceptDetector` and River's constructors check them) is a configuration error naming the
+        key and where it came from; `build` asks at start, and the model's task (a binary detector
+        on a regressor's errors) is asked once the model is built."""
+        detector = self.guard.detector
+        if enabled and self.guard.enabled and not classifier and detector in BINARY_DETECTORS:
             raise ConfigError(
-                f"{self._where('guard', 'detector')}: [guard] detector: {settings.detector!r} watches 0/1 losses, "
-                f"but the model ({self.model.spec}) is a regressor; use one of {allowed}")
+                f"{self._where('guard', 'detector')}: [guard] detector: {detector!r} watches 0/1 losses, "
+                f"but the model ({self.model.spec}) is a regressor; use one of {', '.join(REGRESSION_DETECTORS)}")
         try:
+            settings = GuardSettings(**{**self.guard.model_dump(), "enabled": enabled and self.guard.enabled})
             return Guard(settings, classifier=classifier, history=history)
         except TypeError as exc:  # River's detector constructors check their parameters' types
             raise ConfigError(f"{self._where('guard', 'detector_params')}: [guard] detector_params "
-                              f"{settings.detector_params!r} for {settings.detector}: {exc}") from None
-        except ValueError as exc:  # the message names the key
-            named = [key for section, key in self._origin if section == "guard" and key in str(exc)]
-            raise ConfigError(f"{self._where('guard', named[0] if named else '')}: [guard] {exc}") from None
+                              f"{self.guard.detector_params!r} for {detector}: {exc}") from None
+        except ValueError as exc:  # "<key> must ...", or a detector's own message
+            message = str(exc)
+            key = next((f.name for f in dataclasses.fields(GuardSettings) if message.startswith(f"{f.name} ")), "")
+            named = f"[guard] {key}: {message.removeprefix(key + ' ')}" if key else f"[guard] {message}"
+            raise ConfigError(f"{self._where('guard', key)}: {named}") from None
 
     def _where(self, section: str, key: str) -> str:
         return self._origin.get((section, key), self._source)

@@ -118,8 +118,10 @@ class Loop:
         try:
             event = self.decode(record.value)
             y = event.y
-            if y is not None and self.classifier and self.label_kind != ("text" if y.__class__ is str else "number"):
-                self._check_label_kind(y)  # the first label, or one of the other kind
+            if y is not None and self.classifier:
+                kind = "text" if y.__class__ is str else "number"
+                if kind != self.label_kind:
+                    self._new_label_kind(y, kind)
             if event.x is None:
                 entry = self.pending.pop(event.id)
                 if entry is None:
@@ -147,12 +149,11 @@ class Loop:
         elif event.id is not None:
             self.pending.put(event.id, x, (y_pred, shadow), event.ts)
 
-    def _check_label_kind(self, y) -> None:
+    def _new_label_kind(self, y, kind: str) -> None:
         """The first label sets the kind (`label_kind`); a label of the other kind is refused."""
-        kind = "text" if isinstance(y, str) else "number"
         if self.label_kind is None:
             self.label_kind = kind
-        elif kind != self.label_kind:
+        else:
             raise InvalidEvent("bad_type", f"label {y!r} is {kind}, and this classifier's labels are "
                                            f"{self.label_kind}s: a model that mixes them cannot rank its classes")
 
@@ -211,10 +212,10 @@ class Loop:
                 if name in self.shadow:
                     self._learn(record, self.shadow[name], x, y, live=False)
         if guard.mode is Mode.LEARNING:
-            if guard.learns(x):
-                self._learn(record, self.model, x, y, live=True)
-            else:
+            if guard.holds_out(x):
                 self.counters.outliers += 1
+            else:
+                self._learn(record, self.model, x, y, live=True)
 
     def replay(self, snapshot: str, since: int) -> list[float] | None:
         """The losses of `snapshot`'s model on the kept labeled events from index `since` on.
