@@ -36,6 +36,7 @@ REASONS = (
     "non_finite",
     "unknown_id",
     "model_error",
+    "absurd_label",
 )
 
 

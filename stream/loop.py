@@ -31,7 +31,7 @@ from stream.events import Decoder, InvalidEvent, encode
 from stream.models import is_classifier
 from stream.pending import PendingStore
 from stream.records import MemorySink, Record, Sink
-from stream.scoring import Score
+from stream.scoring import LabelRange, Score
 
 __all__ = ["Loop", "Counters", "Record", "MemorySink", "Sink"]
 
@@ -41,6 +41,7 @@ REPLAY_TAIL = 1000  # latest labeled events kept: to score an older model on, or
 # They learn each event unless the guard is paused, also the one that decided their fate: a
 # promoted model does not miss the event that promoted it (the decision is carried out after it).
 LEARNING_SHADOWS = ("candidate", "fresh", "displaced")
+MAX_FEATURE_KINDS = 10_000  # features whose kind the loop remembers; later new names are not checked
 
 
 @dataclass
@@ -97,6 +98,12 @@ class Loop:
         # one was: River's trees sort their classes, and one "1" among 0s and 1s failed every
         # prediction after it.
         self.label_kind: str | None = None
+        # Each feature's values are all numbers (bools count) or all text, as its first one was
+        # (True: text): a Hoeffding tree that saw 1.5 and "1.5" in one feature compares them in
+        # every later split attempt and fails to learn anything, events without that feature too.
+        self.feature_kinds: dict[str, bool] = {}
+        # A regressor's label absurdly far from the latest ones is refused (`LabelRange`).
+        self.label_range = None if self.classifier else LabelRange()
         self._decisions: list[Decision] = []
 
     # -- the hot path ------------------------------------------------------------------------
@@ -122,19 +129,23 @@ class Loop:
                 kind = "text" if y.__class__ is str else "number"
                 if kind != self.label_kind:
                     self._new_label_kind(y, kind)
-            if event.x is None:
+            x = event.x
+            if x is None:
                 entry = self.pending.pop(event.id)
                 if entry is None:
                     raise InvalidEvent("unknown_id", f"label for id {event.id!r} matches no pending prediction")
                 y_pred, shadow = entry[1]
                 self._labeled(record, index, entry[0], y_pred, shadow, event.y)
                 return
+            kinds = self.feature_kinds
+            for name, value in x.items():
+                if kinds.get(name) is not (value.__class__ is str):
+                    self._new_feature_kind(name, value)
         except InvalidEvent as exc:
             self._invalid(record, exc)
             if guard.data is not None:
                 self._decisions += guard.observe_invalid(index)
             return
-        x = event.x
         if guard.data is not None:
             self._decisions += guard.observe_features(index, x)
         try:
@@ -156,6 +167,19 @@ class Loop:
         else:
             raise InvalidEvent("bad_type", f"label {y!r} is {kind}, and this classifier's labels are "
                                            f"{self.label_kind}s: a model that mixes them cannot rank its classes")
+
+    def _new_feature_kind(self, name: str, value) -> None:
+        """A feature's first value sets its kind (`feature_kinds`); a value of the other kind is refused."""
+        kinds = self.feature_kinds
+        text = value.__class__ is str
+        known = kinds.get(name)
+        if known is None:
+            if len(kinds) < MAX_FEATURE_KINDS:
+                kinds[name] = text
+            return
+        was, now = ("text", "a number") if known else ("numbers", "text")
+        raise InvalidEvent("bad_type", f"feature {name!r} is {now} ({value!r}), and its values so far are "
+                                       f"{was}: a model that mixes them cannot compare them")
 
     def _predict(self, x: dict):
         metrics = self.metrics
@@ -187,6 +211,12 @@ class Loop:
             self.metrics.e2e_lag.observe(max(0.0, now - event.ts))
 
     def _labeled(self, record: Record, index: int, x: dict, y_pred, shadow: dict | None, y) -> None:
+        labels = self.label_range
+        if labels is not None and not labels.admits(y):  # neither scored nor learned
+            lo, hi = labels.bounds
+            self._invalid(record, InvalidEvent("absurd_label", f"label {y!r} lies absurdly far from the latest "
+                                                               f"labels (allowed: {lo:.6g} to {hi:.6g})"))
+            return
         score = self.score
         loss = score.loss(y, y_pred)
         if not math.isfinite(loss):  # |y - y_pred| overflows, both finite: not scored, not learned
@@ -287,6 +317,8 @@ class Loop:
             "lineage": self.lineage,
             "labeled_tail": self.labeled_tail,
             "label_kind": self.label_kind,
+            "feature_kinds": self.feature_kinds,
+            "label_range": self.label_range,
         }
 
     def restore(self, state: dict, lineage: str | None) -> None:
@@ -301,6 +333,8 @@ class Loop:
         self.guard = state["guard"]
         self.labeled_tail = state["labeled_tail"]
         self.label_kind = state.get("label_kind")  # None in snapshots from before: the next label sets it
+        self.feature_kinds = state.get("feature_kinds", {})  # likewise: the next values set them
+        self.label_range = state.get("label_range", None if self.classifier else LabelRange())
         self.lineage = lineage
 
     # -- reporting ---------------------------------------------------------------------------

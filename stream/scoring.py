@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
+
 METRICS = ("accuracy", "mae")
+LABEL_WIDTHS = 100  # a label this many widths beyond the latest labels' range is absurd (`LabelRange`)
 
 
 class Score:
@@ -73,3 +76,53 @@ class Score:
         """The metric over the last `window` labeled events."""
         # Recomputed from the window: a running sum of floats drifts over millions of updates.
         return self._metric(sum(self._recent), len(self._recent))
+
+
+class LabelRange:
+    """A regressor's labels: is this one absurdly far from the latest ones?
+
+    Absurd is beyond the 1st to 99th percentile range of the latest `size` labels (refused ones
+    too) by `ABSURD_WIDTHS` times its width, as for inputs. One label of -1e6 among labels in
+    [0, 30] left a linear model's MAE 30 times higher 1,000 events later, and a tree regressor's
+    a hundred million times higher for good. A new scale that goes on (the target's unit changed)
+    moves the percentiles within 1% of `size` labels and is learned from then on; the guard's
+    concept detector deals with it like any change. No bound before `min_labels` labels, nor while
+    the latest ones hold a single value. The bounds are recomputed every `every` labels.
+
+    >>> labels = LabelRange()
+    >>> all(labels.admits(float(i % 30)) for i in range(300))
+    True
+    >>> labels.admits(1e6), labels.admits(29000.0), labels.bounds
+    (False, True, (-29000.0, 29029.0))
+    """
+
+    def __init__(self, size: int = 1000, every: int = 100, min_labels: int = 100) -> None:
+        self.recent: deque[float] = deque(maxlen=size)
+        self.every = every
+        self.min_labels = min_labels
+        self.bounds: tuple[float, float] | None = None
+        self._since = 0
+
+    def admits(self, y: float) -> bool:
+        """Record `y`; False if it lies outside the bounds computed before it."""
+        bounds = self.bounds
+        admitted = bounds is None or bounds[0] <= y <= bounds[1]
+        self.recent.append(y)
+        self._since += 1
+        if self._since >= self.every:
+            self._since = 0
+            self.bounds = self._bounds()
+        return admitted
+
+    def _bounds(self) -> tuple[float, float] | None:
+        if len(self.recent) < self.min_labels:
+            return None
+        values = np.fromiter(self.recent, float, len(self.recent))
+        lo, hi = np.quantile(values, [0.01, 0.99])
+        width = hi - lo
+        if width <= 0:  # mostly one value (a target that is usually 0): the whole range, if any
+            lo, hi = values.min(), values.max()
+            width = hi - lo
+            if width <= 0:
+                return None
+        return float(lo - LABEL_WIDTHS * width), float(hi + LABEL_WIDTHS * width)

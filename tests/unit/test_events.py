@@ -190,7 +190,7 @@ def test_reasons_are_a_small_fixed_set():
     # They label a Prometheus metric: bounded cardinality.
     assert set(REASONS) == {
             "oversize", "not_json", "not_object", "missing_x", "missing_id", "bad_type", "non_finite", "unknown_id",
-            "model_error",
+            "model_error", "absurd_label",
     }
 
 

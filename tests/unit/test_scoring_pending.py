@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.pending import PendingStore
-from stream.scoring import Score
+from stream.scoring import LabelRange, Score
 
 # -- scoring -----------------------------------------------------------------------------------
 
@@ -97,6 +97,42 @@ def test_score_pickles_and_resumes_exactly():
     for i in range(10, 20):
         assert restored.update(i % 2 == 0, True) == score.update(i % 2 == 0, True)
     assert (restored.value, restored.rolling, restored.count) == (score.value, score.rolling, score.count)
+
+
+# -- a regressor's label range ---------------------------------------------------------------
+
+
+def test_no_label_is_refused_before_a_hundred_labels():
+    labels = LabelRange()
+
+    assert all(labels.admits(y) for y in [1.0, 2.0] * 49 + [1e9])
+    assert labels.bounds is None
+
+
+def test_a_target_that_is_usually_zero_still_admits_its_rare_values():
+    # 1st and 99th percentiles both 0: the bounds come from the whole range of the latest labels.
+    labels = LabelRange()
+    for i in range(1000):
+        labels.admits(40.0 if i % 200 == 199 else 0.0)
+
+    assert labels.admits(300.0) and labels.admits(3000.0)
+    assert not labels.admits(1e6)
+
+
+def test_labels_of_one_value_have_no_bounds():
+    labels = LabelRange()
+    for _ in range(1000):
+        labels.admits(7.0)
+
+    assert labels.bounds is None and labels.admits(1e6)
+
+
+def test_a_few_glitches_among_the_latest_labels_do_not_widen_the_bounds():
+    labels = LabelRange()
+    for i in range(1000):
+        labels.admits(1e9 if i % 200 == 0 else float(i % 30))  # five glitches
+
+    assert labels.bounds == (-2900.0, 2929.0)
 
 
 # -- pending labels ----------------------------------------------------------------------------
