@@ -100,7 +100,7 @@ class Loop:
         self.label_kind: str | None = None
         # Each feature's values are all numbers (bools count) or all text, as its first one was
         # (True: text): a Hoeffding tree that saw 1.5 and "1.5" in one feature compares them in
-        # every later split attempt and fails to learn anything, events without that feature too.
+        # every later split attempt and fails to learn most events, those without that feature too.
         self.feature_kinds: dict[str, bool] = {}
         # A regressor's label absurdly far from the latest ones is refused (`LabelRange`).
         self.label_range = None if self.classifier else LabelRange()
@@ -212,11 +212,12 @@ class Loop:
 
     def _labeled(self, record: Record, index: int, x: dict, y_pred, shadow: dict | None, y) -> None:
         labels = self.label_range
-        if labels is not None and not labels.admits(y):  # neither scored nor learned
-            lo, hi = labels.bounds
-            self._invalid(record, InvalidEvent("absurd_label", f"label {y!r} lies absurdly far from the latest "
-                                                               f"labels (allowed: {lo:.6g} to {hi:.6g})"))
-            return
+        if labels is not None:
+            bounds = labels.bounds  # (admitting a label may recompute them)
+            if not labels.admits(y):  # neither scored nor learned
+                self._invalid(record, InvalidEvent("absurd_label", f"label {y!r} lies absurdly far from the latest "
+                                                                   f"labels (allowed: {bounds[0]:.6g} to {bounds[1]:.6g})"))
+                return
         score = self.score
         loss = score.loss(y, y_pred)
         if not math.isfinite(loss):  # |y - y_pred| overflows, both finite: not scored, not learned
