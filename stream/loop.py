@@ -179,7 +179,8 @@ class Loop:
             return
         was, now = ("text", "a number") if known else ("numbers", "text")
         raise InvalidEvent("bad_type", f"feature {name!r} is {now} ({value!r}), and its values so far are "
-                                       f"{was}: a model that mixes them cannot compare them")
+                                       f"{was}: a model that mixes them cannot compare them (a feature whose "
+                                       "type changed for good needs a new name)")
 
     def _predict(self, x: dict):
         metrics = self.metrics
