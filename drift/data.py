@@ -169,10 +169,8 @@ class DataDriftDetector(InputMatching):
         if since is None:
             return
         events = self._indexed_since(since)
-        reference = self._collection.add([i for i, _ in events], [x for _, x in events]) if events else None
-        if reference is not None:
-            self._forget_reference()
-            self._install(reference)
+        if events:
+            self._collect([i for i, _ in events], [x for _, x in events])
 
     def snapshot_reference(self) -> Reference | None:
         """The current reference (immutable: safe to park), or None while one is collected."""
@@ -299,13 +297,17 @@ class DataDriftDetector(InputMatching):
         self._recent_x.extend(valid_x)
         self._valid_seen += len(valid_x)
         if self._reference is None:
-            reference = self._collection.add(indices, xs)
-            if reference is not None:
-                self._forget_reference()
-                self._install(reference)
+            self._collect(indices, xs)
         elif valid_x:
             self._append_codes(valid_x)
         return len(valid_x)
+
+    def _collect(self, indices: list[int], xs: list[dict | None]) -> None:
+        """Add events to the reference being collected, and compare with it once it is complete."""
+        reference = self._collection.add(indices, xs)
+        if reference is not None:
+            self._forget_reference()
+            self._install(reference)
 
     def _append_codes(self, xs: list[dict]) -> None:
         codes = self._binning.encode(xs)

@@ -94,14 +94,13 @@ class Loop:
         self.load_model: Callable[[str], Any] | None = None  # a snapshot's model (the runner sets it)
         # The latest labeled events (index, x, y): the guard asks how an older model scores on them.
         self.labeled_tail: deque[tuple[int, dict, Any]] = deque(maxlen=REPLAY_TAIL)
-        # A classifier's labels are all numbers (bools count: True == 1) or all text, as the first
-        # one was: River's trees sort their classes, and one "1" among 0s and 1s failed every
-        # prediction after it.
-        self.label_kind: str | None = None
-        # Each feature's values are all numbers (bools count) or all text, as its first one was
-        # (True: text): a Hoeffding tree that saw 1.5 and "1.5" in one feature compares them in
-        # every later split attempt and fails to learn most events, those without that feature too.
-        self.feature_kinds: dict[str, bool] = {}
+        # Kinds (`_kept_kind`): is it text? A classifier's labels are all numbers (bools count:
+        # True == 1) or all text, as the first one was: River's trees sort their classes, and one
+        # "1" among 0s and 1s failed every prediction after it. So is each feature: a Hoeffding tree
+        # that saw 1.5 and "1.5" in one feature compares them in every later split attempt and fails
+        # to learn most events, those without that feature too.
+        self.label_text: bool | None = None  # None until the first label
+        self.feature_text: dict[str, bool] = {}
         # A regressor's label absurdly far from the latest ones is refused (`LabelRange`).
         self.label_range = None if self.classifier else LabelRange()
         self._decisions: list[Decision] = []
@@ -125,10 +124,8 @@ class Loop:
         try:
             event = self.decode(record.value)
             y = event.y
-            if y is not None and self.classifier:
-                kind = "text" if y.__class__ is str else "number"
-                if kind != self.label_kind:
-                    self._new_label_kind(y, kind)
+            if y is not None and self.classifier and (y.__class__ is str) is not self.label_text:
+                self.label_text = _kept_kind("the label", y, self.label_text)
             x = event.x
             if x is None:
                 entry = self.pending.pop(event.id)
@@ -137,9 +134,9 @@ class Loop:
                 y_pred, shadow = entry[1]
                 self._labeled(record, index, entry[0], y_pred, shadow, event.y)
                 return
-            kinds = self.feature_kinds
+            text = self.feature_text
             for name, value in x.items():
-                if kinds.get(name) is not (value.__class__ is str):
+                if text.get(name) is not (value.__class__ is str):
                     self._new_feature_kind(name, value)
         except InvalidEvent as exc:
             self._invalid(record, exc)
@@ -160,27 +157,14 @@ class Loop:
         elif event.id is not None:
             self.pending.put(event.id, x, (y_pred, shadow), event.ts)
 
-    def _new_label_kind(self, y, kind: str) -> None:
-        """The first label sets the kind (`label_kind`); a label of the other kind is refused."""
-        if self.label_kind is None:
-            self.label_kind = kind
-        else:
-            raise InvalidEvent("bad_type", f"label {y!r} is {kind}, and this classifier's labels are "
-                                           f"{self.label_kind}s: a model that mixes them cannot rank its classes")
-
     def _new_feature_kind(self, name: str, value) -> None:
-        """A feature's first value sets its kind (`feature_kinds`); a value of the other kind is refused."""
-        kinds = self.feature_kinds
-        text = value.__class__ is str
-        known = kinds.get(name)
-        if known is None:
-            if len(kinds) < MAX_FEATURE_KINDS:
-                kinds[name] = text
-            return
-        was, now = ("text", "a number") if known else ("numbers", "text")
-        raise InvalidEvent("bad_type", f"feature {name!r} is {now} ({value!r}), and its values so far are "
-                                       f"{was}: a model that mixes them cannot compare them (a feature whose "
-                                       "type changed for good needs a new name)")
+        """A feature's first value sets its kind (`feature_text`, for up to `MAX_FEATURE_KINDS`
+        features); a value of the other kind is refused."""
+        text = self.feature_text
+        kind = _kept_kind(f"feature {name!r}", value, text.get(name),
+                          hint=" (a feature whose type changed for good needs a new name)")
+        if len(text) < MAX_FEATURE_KINDS:
+            text[name] = kind
 
     def _predict(self, x: dict):
         metrics = self.metrics
@@ -318,8 +302,8 @@ class Loop:
             "guard": self.guard,
             "lineage": self.lineage,
             "labeled_tail": self.labeled_tail,
-            "label_kind": self.label_kind,
-            "feature_kinds": self.feature_kinds,
+            "label_text": self.label_text,
+            "feature_text": self.feature_text,
             "label_range": self.label_range,
         }
 
@@ -334,8 +318,10 @@ class Loop:
         self.offsets = dict(state["offsets"])
         self.guard = state["guard"]
         self.labeled_tail = state["labeled_tail"]
-        self.label_kind = state.get("label_kind")  # None in snapshots from before: the next label sets it
-        self.feature_kinds = state.get("feature_kinds", {})  # likewise: the next values set them
+        # Snapshots from before: "label_kind" was "text" or "number"; without it the next label
+        # sets the kind, as the next values set the features'.
+        self.label_text = state.get("label_text", {"text": True, "number": False}.get(state.get("label_kind")))
+        self.feature_text = state.get("feature_text", {})
         self.label_range = state.get("label_range", None if self.classifier else LabelRange())
         self.lineage = lineage
 
@@ -371,6 +357,17 @@ class Loop:
         }
         status.update(extra)
         self.status = status
+
+
+def _kept_kind(subject: str, value, text: bool | None, hint: str = "") -> bool:
+    """Is `value` text? `text` is what `subject`'s values were so far (None: it has none yet); a
+    value of the other kind is refused: numbers (bools count) and text do not mix."""
+    kind = value.__class__ is str
+    if text is None or text is kind:
+        return kind
+    was, now = ("text", "a number") if text else ("numbers", "text")
+    raise InvalidEvent("bad_type", f"{subject} is {now} ({value!r}), and its values so far are {was}: "
+                                   f"a model that mixes them cannot compare them{hint}")
 
 
 def _argmax(proba: dict):

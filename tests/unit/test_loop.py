@@ -432,13 +432,25 @@ def test_a_text_label_among_number_labels_is_dead_lettered_and_the_tree_keeps_pr
     feed(loop, events[300:], start=303)
 
     assert [(r.value, reason) for r, reason, _ in loop.sink.dead_letters] == [(bad, "bad_type"), (late_label, "bad_type")]
-    assert "labels are numbers" in loop.sink.dead_letters[0][2]
+    assert "the label is text ('1'), and its values so far are numbers" in loop.sink.dead_letters[0][2]
     assert loop.counters.invalid == {"bad_type": 2}  # no model_error: every other event was predicted
     assert len(loop.sink.predictions) == 601 and loop.counters.learned == 600
     again = Loop(build_model(preset="hoeffding_tree"), sink=MemorySink())
     again.restore(loop.state(), lineage=None)
     feed(again, [bad], start=903)
-    assert again.counters.invalid == {"bad_type": 3} and again.label_kind == "number"
+    assert again.counters.invalid == {"bad_type": 3} and again.label_text is False
+
+
+def test_a_snapshot_from_before_keeps_its_label_kind():
+    # Snapshots written before `label_text` held "label_kind": "number" or "text".
+    loop = Loop(build_model(preset="hoeffding_tree"), sink=MemorySink())
+    state = {k: v for k, v in loop.state().items() if k != "label_text"}
+
+    loop.restore({**state, "label_kind": "number"}, lineage=None)
+    feed(loop, [{"id": "a", "x": {"f": 1.0}, "y": "1"}, {"id": "b", "x": {"f": 1.0}, "y": 1}])
+
+    assert [(r.offset, reason) for r, reason, _ in loop.sink.dead_letters] == [(0, "bad_type")]
+    assert loop.label_text is False and loop.counters.learned == 1
 
 
 def test_the_first_label_sets_the_kind_text_labels_stay_text():
@@ -448,7 +460,7 @@ def test_the_first_label_sets_the_kind_text_labels_stay_text():
                 {"id": "c", "x": {"f": 3.0}, "y": "dog"}])
 
     assert [reason for _, reason, _ in loop.sink.dead_letters] == ["bad_type"]
-    assert loop.counters.learned == 2 and loop.label_kind == "text"
+    assert loop.counters.learned == 2 and loop.label_text is True
 
 
 def test_a_feature_value_of_another_kind_is_dead_lettered_and_the_tree_keeps_learning():
