@@ -156,7 +156,7 @@ def synthetic(cases: list[Case], families: tuple[str, ...], workers: int, holdou
             record["failed"][family] = failed
             preset = FAMILIES[family][case.task]
             if failed:
-                failures.append((label(case, holdout), preset, failed, arms["guard"]))
+                failures.append((label(case, holdout), preset, failed, arms["guard"], case.kind))
             rows.extend(_rows(case, holdout, preset, arms, failed))
         records.append(record)
     headers = ["case", "model", "arm", "metric", "after", "during", "alarms", "rollbacks", "delay", "false",
@@ -170,7 +170,9 @@ def synthetic(cases: list[Case], families: tuple[str, ...], workers: int, holdou
                  "labeled events after (McNemar for accuracy, z test of the mean for MAE), taken as independent.")
     lines.append(f"{sum(not r['failed'][f] for r in records for f in families)} of "
                  f"{len(records) * len(families)} guard rows pass.")
-    for name, preset, failed, guard in failures:
+    if failures:
+        lines.append(_misses([(failed, guard, kind) for _, _, failed, guard, kind in failures]))
+    for name, preset, failed, guard, _ in failures:
         lines.append(f"FAIL {name} / {preset} ({', '.join(failed)}): guard decisions:")
         lines.extend(f"    {d['at']:>7} {d['action']:<8} {d['trigger']:<6} {d['reason']}" for d in guard["decisions"][:12])
         if len(guard["decisions"]) > 12:
@@ -178,6 +180,23 @@ def synthetic(cases: list[Case], families: tuple[str, ...], workers: int, holdou
         if not guard["decisions"]:
             lines.append(f"    (none; alarms at {guard['alarms'][:10]})")
     return "\n".join(lines), records
+
+
+def _misses(failures: list[tuple[list[str], dict, str]]) -> str:
+    """What kind of misses these are: a reading aid, not a bar (the verdicts above stand).
+
+    "oracle too": the oracle (learning paused exactly during the incident) is under no-guard as
+    well, so only beating the oracle meets the bar there. "within chance": an incident row that
+    misses only "no worse than no-guard", by a difference the paired test does not tell from
+    chance (p >= 0.05)."""
+    kinds = [(any(f.endswith("(oracle too)") for f in failed),
+              kind == "incident" and all(f.startswith("no-guard") for f in failed)
+              and (guard.get("vs_no_guard") or {}).get("p_value", 0.0) >= 0.05) for failed, guard, kind in failures]
+    oracle_too, chance = sum(o for o, _ in kinds), sum(c for _, c in kinds)
+    neither = sum(not (o or c) for o, c in kinds)
+    return (f"The {len(failures)} {'miss' if len(failures) == 1 else 'misses'}: {oracle_too} \"oracle too\" "
+            "(the oracle is under no-guard as well), "
+            f"{chance} only under no-guard and within chance of it (p >= 0.05), {neither} neither.")
 
 
 def _rows(case: Case, holdout: bool, preset: str, arms: dict, failed: list[str]) -> list[list[str]]:

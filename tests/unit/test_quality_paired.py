@@ -50,3 +50,17 @@ def test_the_stationary_rollbacks_benchmark_counts_alarms_and_rollbacks_per_stre
 
     assert one_stream("hyperplane", "tree", 3000, 2018) == (1, 0, None)
     assert one_stream("hyperplane", "linear", 3000, 2018) == (0, 0, None)
+
+
+def test_the_guard_quality_summary_sorts_misses_without_changing_the_verdicts():
+    from benchmarks.guard_quality import _misses
+
+    line = _misses([
+        (["no-guard (oracle too)"], {"vs_no_guard": {"p_value": 0.3}}, "incident"),  # both kinds
+        (["no-guard (oracle too)"], {"vs_no_guard": {"p_value": 0.001}}, "incident"),  # oracle too only
+        (["no-guard"], {"vs_no_guard": {"p_value": 0.8}}, "incident"),  # within chance only
+        (["no-guard", "oracle"], {"vs_no_guard": {"p_value": 0.8}}, "incident"),  # also >1% under the oracle
+        (["no-guard"], {"vs_no_guard": {"p_value": 0.8}}, "change"),  # a real change's bar allows 1 point
+    ])
+    assert line == ('The 5 misses: 2 "oracle too" (the oracle is under no-guard as well), '
+                    "2 only under no-guard and within chance of it (p >= 0.05), 2 neither.")
