@@ -2,7 +2,8 @@
 
     python -m benchmarks.guard_quality                      # every incident of DESIGN.md (< 15 min)
     python -m benchmarks.guard_quality --quick              # smoke run (< 2 min)
-    python -m benchmarks.guard_quality --holdout            # streams the guard was never tuned on
+    python -m benchmarks.guard_quality --holdout            # fixed hold-out streams, other bases and positions
+    python -m benchmarks.guard_quality --drawn --seed 2     # streams drawn from the seed: unseen scenarios
     python -m benchmarks.guard_quality --data ../shared/data  # real streams, guard vs no-guard
     options: --models linear,tree  --scenarios 'unit_change*,stationary'  --seed 1  --json OUT
 
@@ -41,78 +42,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from benchmarks._quality import (
-    FAMILIES, Case, better_by, false_alarms, first_detection, make_case, run_case, run_file, verdict,
+    FAMILIES, Case, better_by, false_alarms, first_detection, run_case, run_file, verdict,
 )
+from benchmarks.cases import default_cases, drawn_cases, holdout_cases
 from stream.models import PRESETS
 from stream.scenarios import describe
 
 WORKERS = 2
-N, START, END = 30_000, 12_000, 18_000
-
-
-def default_cases(seed: int, quick: bool) -> list[Case]:
-    """Every incident and change of DESIGN.md on the usual bases, at [12k, 18k) of 30k events."""
-    w = {"start": START, "end": END}
-    return [
-        make_case("unit_change_x1000", "unit_change", N, seed, factor=1000.0, **w),
-        make_case("unit_change_x100", "unit_change", N, seed, factor=100.0, **w),
-        make_case("stuck_sensor", "stuck_sensor", N, seed, **w),
-        make_case("zeroed_sensor", "zeroed_sensor", N, seed, **w),
-        make_case("offset_shift", "offset_shift", N, seed, **w),
-        make_case("flipped_labels", "flipped_labels", N, seed, **w),
-        make_case("label_noise", "label_noise", N, seed, **w),
-        make_case("swapped_columns", "swapped_columns", N, seed, **w),
-        make_case("missing_features", "missing_features", N, seed, **w),
-        make_case("concept_change", "concept_change", N, seed, start=START),
-        make_case("gradual_change", "gradual_change", N, seed, **w),
-        # Visits of 3,000 events: the 10,000 measured cover new, old, new and old again.
-        make_case("recurring_change", "recurring_change", N, seed, start=START, end=15_000),
-        make_case("stationary", "stationary", N if quick else 200_000, seed),
-        make_case("regression_unit_change", "regression_unit_change", N, seed, **w),
-        make_case("regression_concept_change", "regression_concept_change", N, seed, start=START),
-        make_case("regression_gradual_change", "regression_gradual_change", N, seed, **w),
-    ]
-
-
-def holdout_cases(seed: int) -> list[Case]:
-    """Bases, seeds, features, positions and durations the guard was never tuned on."""
-    specs = [
-        # key, scenario, n, params
-        ("sea:unit_change_x1000", "unit_change", N, dict(base="sea", feature="x0", factor=1000.0, start=START, end=END)),
-        ("hyperplane:unit_change_x100", "unit_change", N, dict(base="hyperplane", feature="x3", factor=100.0, start=START, end=END)),
-        ("rbf:zeroed_sensor", "zeroed_sensor", N, dict(base="rbf", feature="x2", start=START, end=END)),
-        ("rbf:stuck_sensor", "stuck_sensor", N, dict(base="rbf", feature="x5", start=START, end=END)),
-        ("sea:offset_shift", "offset_shift", N, dict(base="sea", feature="x1", factor=10.0, start=START, end=END)),
-        ("sine:swapped_columns", "swapped_columns", N, dict(base="sine", start=START, end=END)),
-        ("hyperplane:missing_features", "missing_features", N, dict(base="hyperplane", feature="x0,x1,x2", start=START, end=END)),
-        ("mixed:flipped_labels", "flipped_labels", N, dict(base="mixed", start=START, end=END)),
-        ("hyperplane:label_noise", "label_noise", N, dict(base="hyperplane", start=START, end=END)),
-        ("agrawal:unit_change_x100_short", "unit_change", 18_000, dict(feature="commission", factor=100.0, start=7_000, end=8_000)),
-        ("agrawal:unit_change_x1000_long", "unit_change", 25_000, dict(feature="loan", factor=1000.0, start=7_000, end=15_000)),
-        ("agrawal:flipped_labels_short", "flipped_labels", 18_000, dict(start=7_000, end=8_000)),
-        ("agrawal:zeroed_sensor_short", "zeroed_sensor", 23_000, dict(feature="salary", start=12_000, end=13_000)),
-        ("agrawal:missing_features_long", "missing_features", 28_000, dict(feature="salary,commission", start=10_000, end=18_000)),
-        ("agrawal:swapped_columns_long", "swapped_columns", 25_000, dict(feature="age,hvalue", start=7_000, end=15_000)),
-        ("agrawal:stuck_sensor_long", "stuck_sensor", 25_000, dict(feature="salary", start=7_000, end=15_000)),
-        ("agrawal:offset_shift_age", "offset_shift", N, dict(feature="age", factor=30.0, start=START, end=END)),
-        ("sea:concept_change", "concept_change", N, dict(base="sea", start=START)),
-        ("sine:gradual_change", "gradual_change", N, dict(base="sine", start=START, end=END)),
-        ("mixed:recurring_change", "recurring_change", N, dict(base="mixed", start=START, end=15_000)),
-        ("agrawal:concept_change_early", "concept_change", 20_000, dict(start=7_000)),
-        ("agrawal:gradual_change_short", "gradual_change", 25_000, dict(start=12_000, end=13_000)),
-        ("friedman:unit_change_x100", "regression_unit_change", N, dict(feature="x3", factor=100.0, start=START, end=END)),
-        ("planes2d:unit_change_x1000", "unit_change", N, dict(base="planes2d", feature="x2", factor=1000.0, start=START, end=END)),
-        ("mv:offset_shift", "offset_shift", N, dict(base="mv", feature="x9", factor=1000.0, start=START, end=END)),
-        ("mv:unit_change_x100", "unit_change", N, dict(base="mv", feature="x1", factor=100.0, start=7_000, end=8_000)),
-        ("friedman:stuck_sensor_short", "stuck_sensor", 18_000, dict(base="friedman", feature="x0", start=7_000, end=8_000)),
-        ("friedman:recurring_change", "recurring_change", N, dict(base="friedman", start=START, end=15_000)),
-        ("friedman:gradual_change", "regression_gradual_change", N, dict(start=START, end=END)),
-        ("hyperplane:stationary", "stationary", 200_000, dict(base="hyperplane")),
-        ("rbf:stationary", "stationary", 200_000, dict(base="rbf")),
-    ]
-    return [make_case(key, scenario, n, seed + 1000 + i, **params) for i, (key, scenario, n, params) in enumerate(specs)]
-
-
 def label(case: Case, holdout: bool) -> str:
     """Row name: what happens, where, and (hold-out) on which base and seed."""
     parts = [case.key.split(":")[0] + ":" + case.scenario if holdout else case.scenario]
@@ -321,7 +257,8 @@ def _families(text: str | None, quick: bool) -> tuple[str, ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.guard_quality", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--holdout", action="store_true", help="streams the guard was never tuned on")
+    mode.add_argument("--holdout", action="store_true", help="the fixed hold-out streams (other bases, positions)")
+    mode.add_argument("--drawn", action="store_true", help="streams drawn at random from --seed: unseen scenarios")
     mode.add_argument("--data", type=Path, metavar="DIR", help="real streams (INSECTS, Elec2, Weather) in DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: linear models, a 30k stationary stream, no river-drc arm")
     parser.add_argument("--models", help="comma-separated: linear, tree (or preset names)")
@@ -337,13 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         title = f"Real streams ({args.data}): guard vs no-guard"
         text, records = real(args.data, families, args.workers, patterns)
     else:
-        cases = holdout_cases(args.seed) if args.holdout else default_cases(args.seed, args.quick)
+        if args.drawn:
+            cases = drawn_cases(args.seed, args.quick)
+        else:
+            cases = holdout_cases(args.seed) if args.holdout else default_cases(args.seed, args.quick)
         cases = [c for c in cases if _wanted(c.key, patterns)]
         if not cases:
             raise SystemExit(f"--scenarios {args.scenarios!r} matches no case")
-        title = ("Hold-out" if args.holdout else "Guard quality") + f" (seed {args.seed}" + (", quick)" if args.quick else ")")
+        title = ("Drawn" if args.drawn else "Hold-out" if args.holdout else "Guard quality") + f" (seed {args.seed}" + (
+            ", quick)" if args.quick else ")")
         skip = ("river-drc",) if args.quick else ()  # a comparison, not a bar: the smoke run skips it
-        text, records = synthetic(cases, families, args.workers, args.holdout, skip)
+        text, records = synthetic(cases, families, args.workers, args.holdout or args.drawn, skip)
     seconds = time.perf_counter() - started
     print(title)
     print(text)

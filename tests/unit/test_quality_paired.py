@@ -64,3 +64,20 @@ def test_the_guard_quality_summary_sorts_misses_without_changing_the_verdicts():
     ])
     assert line == ('The 5 misses: 2 "oracle too" (the oracle is under no-guard as well), '
                     "2 only under no-guard and within chance of it (p >= 0.05), 2 neither.")
+
+
+def test_drawn_cases_are_valid_repeatable_and_cover_every_incident_of_the_design():
+    from benchmarks.cases import drawn_cases
+    from stream.scenarios import describe
+
+    kinds = set()
+    for seed in range(60):  # make_case refuses a spec that does not fit its base
+        cases = drawn_cases(seed, quick=True)
+        assert len(cases) == 21 and len({c.key for c in cases}) == 21
+        for case in cases:
+            kinds |= {inc.kind for inc in describe(case.scenario, case.n, case.seed, **case.params)}
+            assert case.kind == "stationary" or case.after[1] <= case.n
+    assert kinds == {"unit_change", "offset_shift", "stuck_sensor", "zeroed_sensor", "swapped_columns",
+                     "missing_features", "flipped_labels", "abrupt_change", "gradual_change", "recurring_change"}
+    assert [c.params for c in drawn_cases(3)] == [c.params for c in drawn_cases(3)]
+    assert [c.params for c in drawn_cases(3)] != [c.params for c in drawn_cases(4)]
