@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 
 from benchmarks._quality import AFTER, Case, make_case
-from stream.bases import STREAMS
+from stream.bases import STREAMS, Base
 
 N, START, END = 30_000, 12_000, 18_000
 
@@ -128,7 +128,7 @@ def drawn_cases(seed: int, quick: bool = False) -> list[Case]:
             for i, (base, scenario, n, params) in enumerate(specs)]
 
 
-def _drawn_incident(rng: random.Random, scenario: str, arity: int | None, base) -> dict:
+def _drawn_incident(rng: random.Random, scenario: str, arity: int | None, base: Base) -> dict:
     """The feature(s) and size of one drawn incident on `base`."""
     numeric = [f for f in base.features if f not in base.nominal]
     if arity == 0:
