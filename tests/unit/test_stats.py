@@ -17,6 +17,4 @@ def test_mcnemar_p_is_the_exact_two_sided_binomial_tail(b, c):
     # so it sums from the largest term down and stops early: still the exact tail, to 1e-11.
     n, k = b + c, min(b, c)
     exact = min(Fraction(1), 2 * Fraction(sum(math.comb(n, i) for i in range(k + 1)), 2 ** n)) if n else Fraction(1)
-    p = mcnemar_p(b, c)
-    assert p == mcnemar_p(c, b)
-    assert math.isclose(p, float(exact), rel_tol=1e-11, abs_tol=1e-300)
+    assert math.isclose(mcnemar_p(b, c), float(exact), rel_tol=1e-11, abs_tol=1e-300)
