@@ -1,11 +1,14 @@
 """The quarantine contest: paired evidence between the restored model and its challengers.
 
 Every labeled event in quarantine is scored by every model on the same event. A challenger (the
-candidate that keeps learning, or a parked model of an earlier regime) wins when it is better than
-the restored model on significantly more events than the reverse (exact McNemar / sign test on the
-last `window` events) *and* by a material margin of mean loss, and the margin holds on the latest
-`recent` events too: a win that rests on inputs that are gone (the incident ended while the window
-still remembers it) is no win.
+candidate that keeps learning, or a parked model of an earlier regime) wins when its losses are
+significantly below the restored model's *and* by a material margin of mean loss on the last
+`window` events, and the margin holds on the latest `recent` events too: a win that rests on inputs
+that are gone (the incident ended while the window still remembers it) is no win.
+
+"Significantly" is asked at every labeled event, so by default it is the sequential test of
+`drift/sequential.py`, whose `alpha` holds however often it is read. A contest held once on a fixed
+set of events (`sequential=False`) uses exact McNemar (the sign test) on the window.
 
 >>> c = Contest(["candidate"], window=200)
 >>> for i in range(200):
@@ -20,13 +23,15 @@ from __future__ import annotations
 from collections import deque
 from itertools import islice
 
+from drift.sequential import SequentialTest
 from drift.stats import mcnemar_p, rate_above_p
 
 
 class Contest:
     """Sliding-window paired comparison of the restored model against named challengers."""
 
-    def __init__(self, challengers: list[str], window: int = 500, recent: int = 200) -> None:
+    def __init__(self, challengers: list[str], window: int = 500, recent: int = 200, *,
+                 sequential: bool = True, horizon: int | None = None) -> None:
         self.window = window
         self.recent = recent
         self.labeled = 0
@@ -34,6 +39,13 @@ class Contest:
         self._pairs: dict[str, deque[float]] = {name: deque(maxlen=window) for name in challengers}
         self._better = {name: 0 for name in challengers}  # challenger's loss below the restored one's
         self._worse = {name: 0 for name in challengers}
+        # `horizon`: how many labeled events the contest lasts, if that is fixed (drift/sequential.py)
+        self._tests = {name: SequentialTest(horizon=horizon) for name in challengers} if sequential else None
+
+    def __setstate__(self, state: dict) -> None:
+        if "_tests" not in state:  # a snapshot from before the sequential test: it starts now
+            state["_tests"] = {name: SequentialTest() for name in state["_pairs"]}
+        self.__dict__.update(state)
 
     @property
     def challengers(self) -> list[str]:
@@ -49,6 +61,8 @@ class Contest:
             loss = challengers.get(name, restored)
             losses.append(loss)
             self._count(name, restored, loss, +1)
+            if self._tests is not None:
+                self._tests[name].add(restored, loss)
         self.labeled += 1
 
     def restart(self) -> None:
@@ -57,6 +71,8 @@ class Contest:
         for name, losses in self._pairs.items():
             losses.clear()
             self._better[name] = self._worse[name] = 0
+            if self._tests is not None:
+                self._tests[name].restart()
 
     def _count(self, name: str, restored: float, challenger: float, step: int) -> None:
         if challenger < restored:
@@ -98,14 +114,17 @@ class Contest:
         winners = []
         for name in self._pairs:
             better, worse = self._better[name], self._worse[name]
-            p = mcnemar_p(better, worse)
+            if self._tests is None:
+                p, significant = mcnemar_p(better, worse), better > worse
+            else:
+                p, significant = self._tests[name].p_value(), True
             mean = self.mean_loss(name)
             improvement = 0.0 if not restored_mean else (restored_mean - mean) / restored_mean
             recent = self._recent_improvement(name)
-            if better > worse and p < alpha and improvement >= margin and recent >= margin:
+            if significant and p < alpha and improvement >= margin and recent >= margin:
                 winners.append({
                     "challenger": name,
-                    "test": "mcnemar",
+                    "test": "mcnemar" if self._tests is None else "sequential",
                     "better": better,
                     "worse": worse,
                     "p_value": p,

@@ -225,7 +225,7 @@ class ParkedModels:
             if losses is None or not VERIFY_MIN <= len(losses) <= len(live):
                 continue  # no paired verdict
             name = f"parked:{parked.snapshot}"
-            contest = Contest([name], window=len(losses), recent=len(losses))
+            contest = Contest([name], window=len(losses), recent=len(losses), sequential=False)
             for (_, loss), theirs in zip(live[-len(losses):], losses):
                 contest.add(loss, {name: theirs})
             winner, evidence = contest.winner(alpha / len(self.models), margin)
@@ -257,7 +257,7 @@ class Probation:
     def __init__(self, parked: list[str], length: int, window: int = PROBATION_WINDOW, *,
                  rivals: list[str] = (), rival_window: int = 500, recalled: str | None = None,
                  resumed: str | None = None) -> None:
-        self.contests = [Contest(list(names), window=size)
+        self.contests = [Contest(list(names), window=size, horizon=length)
                          for names, size in ((parked, window), (rivals, rival_window)) if names]
         self.length = length
         self.recalled = recalled
@@ -303,18 +303,15 @@ class Probation:
         """One labeled event: the challenger that now beats the live one ("parked:<snapshot>", or a
         rival: "displaced", "candidate" or "fresh"), and the evidence (None: none does).
 
-        The test runs again at every labeled event, for `length` events. Alpha is divided by the
-        number of disjoint windows in them (length / window, Bonferroni), but the overlapping
-        windows between are tested too, so this corrects too little: between two equally good
-        models a whole probation ends in a false win in 2-4.5% of runs at alpha 0.01, not 1%
-        (`benchmarks/contest_false_wins.py`).
+        The test runs again at every labeled event, for `length` events: it is the contests'
+        sequential test (`drift/sequential.py`), whose `alpha` holds however often it is read.
         """
         for contest in self.contests:
             contest.add(loss, shadow)
         if self.labeled < min_events:
             return None, {}
         for contest in self.contests:
-            name, evidence = contest.winner(alpha * min(1.0, contest.window / max(self.length, 1)), margin)
+            name, evidence = contest.winner(alpha, margin)
             if name is not None:
                 return name, evidence
         return None, {}

@@ -28,19 +28,27 @@ def test_mae_is_compared_by_its_mean_not_by_which_model_errs_less_more_often():
     assert worse["worse"] == 5000 and worse["p_value"] < 1e-6
 
 
-def test_the_contest_false_wins_benchmark_counts_wins_between_equal_models_and_a_clear_edge_is_one(monkeypatch):
+def test_the_contest_false_wins_benchmark_counts_wins_between_equal_models_and_a_clear_edge_is_one():
     import benchmarks.contest_false_wins as bench
     from drift.settings import GuardSettings
 
     s = GuardSettings()
     # Every loss equal: no discordant pair, never a win.
-    assert not bench.quarantine_wins(random.Random(1), s, 1000, error=0.1, agreement=1.0)
+    _, same = bench._zero_one(0.1, agreement=1.0)
+    assert not bench.quarantine_wins(random.Random(1), s, 1000, same)
     assert bench.wilson(0, 200)[0] == 0.0 and 0.0 < bench.wilson(10, 200)[0] < 0.05 < bench.wilson(10, 200)[1]
-    # With a real edge (the other model never errs) the same contests declare it: a win is what is counted.
-    monkeypatch.setattr(bench, "_pair", lambda rng, error, agreement: (float(rng.random() < 0.3), 0.0))
-    assert bench.quarantine_wins(random.Random(1), s, 1000, error=0.3, agreement=0.0)
-    assert bench.probation_wins(random.Random(1), s, True, error=0.3, agreement=0.0)
-    assert bench.probation_wins(random.Random(1), s, False, error=0.3, agreement=0.0)
+    # With a real edge (the other model never errs, or errs half as much) the same contests declare
+    # it: a win is what is counted.
+    def edge(rng):
+        return float(rng.random() < 0.3), 0.0
+
+    def half(rng):
+        return abs(rng.gauss(0, 1)), abs(rng.gauss(0, 0.5))
+
+    for pair in (edge, half):
+        assert bench.quarantine_wins(random.Random(1), s, 1000, pair)
+        assert bench.probation_wins(random.Random(1), s, True, pair)
+        assert bench.probation_wins(random.Random(1), s, False, pair)
 
 
 def test_the_stationary_rollbacks_benchmark_counts_alarms_and_rollbacks_per_stream():
