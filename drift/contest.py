@@ -31,7 +31,7 @@ class Contest:
     """Sliding-window paired comparison of the restored model against named challengers."""
 
     def __init__(self, challengers: list[str], window: int = 500, recent: int = 200, *,
-                 sequential: bool = True, horizon: int | None = None) -> None:
+                 sequential: bool = True) -> None:
         self.window = window
         self.recent = recent
         self.labeled = 0
@@ -39,8 +39,7 @@ class Contest:
         self._pairs: dict[str, deque[float]] = {name: deque(maxlen=window) for name in challengers}
         self._better = {name: 0 for name in challengers}  # challenger's loss below the restored one's
         self._worse = {name: 0 for name in challengers}
-        # `horizon`: how many labeled events the contest lasts, if that is fixed (drift/sequential.py)
-        self._tests = {name: SequentialTest(horizon=horizon) for name in challengers} if sequential else None
+        self._tests = {name: SequentialTest() for name in challengers} if sequential else None
 
     def __setstate__(self, state: dict) -> None:
         if "_tests" not in state:  # a snapshot from before the sequential test: it starts now

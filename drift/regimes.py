@@ -257,7 +257,7 @@ class Probation:
     def __init__(self, parked: list[str], length: int, window: int = PROBATION_WINDOW, *,
                  rivals: list[str] = (), rival_window: int = 500, recalled: str | None = None,
                  resumed: str | None = None) -> None:
-        self.contests = [Contest(list(names), window=size, horizon=length)
+        self.contests = [Contest(list(names), window=size)
                          for names, size in ((parked, window), (rivals, rival_window)) if names]
         self.length = length
         self.recalled = recalled

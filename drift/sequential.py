@@ -14,11 +14,9 @@ good models far more often than its `alpha` (`benchmarks/contest_false_wins.py`)
 - a bettor stakes a fraction `lam` of its wealth on r > 0 at each event: wealth *= 1 + lam * r.
   With mean-0 r its wealth is a nonnegative martingale that starts at 1;
 - the challenger may become better later (a fresh model learning, an incident ending), so a new
-  bettor starts every `every` events, and each spreads its stake over a grid of fractions. The
-  j-th has prior weight w_j, and the weights sum to 1: for a contest of no fixed length (a
-  quarantine) w_j is proportional to (j + 1)^-1.5, so early starts, when a decision matters most,
-  get most of it; for one that lasts `horizon` events (a probation, whose rival may overtake at
-  any time) each of its horizon / every bettors gets the same.
+  bettor starts every `every` events, the j-th with prior weight w_j proportional to (j + 1)^-1.5
+  (the weights sum to 1: early starts, when a decision matters most, get most of it), and each
+  spreads its stake over a grid of fractions.
 
 The weighted sum of the wealths, `e`, is then a nonnegative martingale that starts at 1, and by
 Ville's inequality P(e ever reaches 1 / alpha) <= alpha: `p = 1 / e` may be read at every event.
@@ -55,9 +53,8 @@ SCALE_EVENTS = 200  # events whose mean loss is the unit of a difference
 class SequentialTest:
     """Anytime-valid paired test that `b` (a challenger's losses) is below `a` (see the module doc)."""
 
-    def __init__(self, every: int = 50, horizon: int | None = None) -> None:
+    def __init__(self, every: int = 50) -> None:
         self.every = every
-        self.bettors = None if horizon is None else max(1, horizon // every)
         self.events = 0
         self.started = 0  # bettors started so far: the next one's weight
         self._weights = np.empty(0)
@@ -66,9 +63,8 @@ class SequentialTest:
         self._loss_sum = 0.0
 
     def add(self, a: float, b: float) -> None:
-        if self.events % self.every == 0 and (self.bettors is None or self.started < self.bettors):
-            weight = (self.started + 1) ** -1.5 / ZETA_1_5 if self.bettors is None else 1 / self.bettors
-            self._weights = np.append(self._weights, weight)
+        if self.events % self.every == 0:
+            self._weights = np.append(self._weights, (self.started + 1) ** -1.5 / ZETA_1_5)
             self._wealth = np.vstack([self._wealth, np.ones(FRACTIONS.size)])
             self.started += 1
         self.events += 1
