@@ -35,6 +35,7 @@ from drift.contest import Contest
 from drift.regimes import PROBATION_WINDOW, Probation
 from drift.settings import GuardSettings
 
+
 def _zero_one(error: float, agreement: float):
     def pair(rng: random.Random) -> tuple[float, float]:
         live = float(rng.random() < error)
