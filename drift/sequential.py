@@ -68,10 +68,12 @@ class SequentialTest:
             self._wealth = np.vstack([self._wealth, np.ones(FRACTIONS.size)])
             self.started += 1
         self.events += 1
-        if a != b:
+        difference = a - b
+        if difference != 0 and not math.isnan(difference):  # a tie, or a loss that is no number: no evidence
             scale = self._loss_sum / len(self._losses) if self._losses else 0.0
-            r = max(-1.0, min(1.0, (a - b) / scale)) if scale > 0 else math.copysign(1.0, a - b)
-            self._wealth *= 1.0 + FRACTIONS * r
+            r = max(-1.0, min(1.0, difference / scale)) if scale > 0 else math.copysign(1.0, difference)
+            if not math.isnan(r):  # an infinite difference on an infinite scale
+                self._wealth *= 1.0 + FRACTIONS * r
         if len(self._losses) == SCALE_EVENTS:
             self._loss_sum -= self._losses[0]
         self._losses.append((a + b) / 2)

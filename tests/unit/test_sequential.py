@@ -58,6 +58,14 @@ def test_only_the_ratio_of_the_two_losses_counts(pairs, scale):
     assert abs(one.e_value() - other.e_value()) <= 1e-9 * max(1.0, one.e_value())
 
 
+def test_a_loss_that_is_no_number_is_no_evidence():
+    test = SequentialTest()
+    for _ in range(100):
+        test.add(float("nan"), 0.0)
+        test.add(float("inf"), float("inf"))
+    assert test.p_value() == 1.0
+
+
 def test_a_restart_forgets_the_evidence_and_spends_no_alpha_twice():
     test = SequentialTest(every=10)
     for _ in range(100):
