@@ -86,7 +86,8 @@ class Contest:
     def winner(self, alpha: float, margin: float) -> tuple[str | None, dict]:
         """The best challenger that beats the restored model significantly and materially, if any:
         the lowest mean loss (on a tie, the first in `challengers`), except that a parked model
-        that wins gives way only to one that beats it too, head to head, by the same test. It is
+        that wins gives way only to one that beats it too, head to head (exact McNemar on the
+        window, asked only while both win, and the margin). It is
         the model of a known regime, trained on all of it; a newcomer (the candidate, the fresh
         model) has a few hundred events at most, and its lower loss on a short window may be
         chance (holdout seed 61, sine swapped columns / tree: a fresh tree with 4 errors in 48
