@@ -114,14 +114,15 @@ class Contest:
         winners = []
         for name in self._pairs:
             better, worse = self._better[name], self._worse[name]
+            # McNemar is two-sided, so it also asks which way; the sequential test is one-sided.
             if self._tests is None:
-                p, significant = mcnemar_p(better, worse), better > worse
+                p, ahead = mcnemar_p(better, worse), better > worse
             else:
-                p, significant = self._tests[name].p_value(), True
+                p, ahead = self._tests[name].p_value(), True
             mean = self.mean_loss(name)
             improvement = 0.0 if not restored_mean else (restored_mean - mean) / restored_mean
             recent = self._recent_improvement(name)
-            if significant and p < alpha and improvement >= margin and recent >= margin:
+            if ahead and p < alpha and improvement >= margin and recent >= margin:
                 winners.append({
                     "challenger": name,
                     "test": "mcnemar" if self._tests is None else "sequential",
