@@ -26,6 +26,8 @@ from itertools import islice
 from drift.sequential import SequentialTest
 from drift.stats import mcnemar_p, rate_above_p
 
+BASELINE_RATIO = 1.25  # regressors: a mean absolute error within this ratio of the baseline is at it
+
 
 class Contest:
     """Sliding-window paired comparison of the restored model against named challengers."""
@@ -157,7 +159,7 @@ class Contest:
         challenger = sum(islice(reversed(self._pairs[name]), self.recent))
         return (restored - challenger) / restored if restored else 0.0
 
-    def restored_recovered(self, baseline: float | None, classifier: bool, ratio: float = 1.25,
+    def restored_recovered(self, baseline: float | None, classifier: bool, ratio: float = BASELINE_RATIO,
                            recent: int | None = None) -> tuple[bool, dict]:
         """Is the restored model's loss over the `recent` latest events back at its pre-alarm level
         (`at_baseline`)? `recent` defaults to the contest's `recent`; the whole window asks more: it
@@ -170,7 +172,7 @@ class Contest:
 
 
 def at_baseline(losses: list[float], baseline: float | None, classifier: bool,
-                ratio: float = 1.25) -> tuple[bool, dict]:
+                ratio: float = BASELINE_RATIO) -> tuple[bool, dict]:
     """Are these losses at the `baseline` level (the mean loss of a normal period)?
 
     Classifiers: the error rate is not significantly above the baseline (one-sided, p >= 0.05).

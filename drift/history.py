@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
-from drift.contest import at_baseline
+from drift.contest import BASELINE_RATIO, at_baseline
 
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
+Z_UPPER = 1.645  # one-sided 95% upper bound of a mean loss (`rise_ruled_out`)
 
 # replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
 Replay = Callable[[str, int], "list[float] | None"]
@@ -59,18 +60,44 @@ class LossHistory:
         rise an alarm must show (`min_increase`, classifiers): what changed materially is the live
         model. Without a verdict (too few events since the onset, no restore point), the alarm
         stands. With `since`, the events from there on are asked instead of all those since the
-        onset (whether a rise persists), against the same pre-onset level.
+        onset (whether a rise persists), against the same pre-onset level: a classifier's rise
+        persists if half of `min_increase` is left (a cluster of hard events leaves none).
+
+        A "no drift" verdict also says whether the losses rule out a rise an alarm must show
+        (`rise_ruled_out`): a mean loss that is below the baseline plus `min_increase`
+        (classifiers), or below `BASELINE_RATIO` times it (regressors), with 95% confidence. If they
+        do not, more events may yet show the rise (`AlarmConfirmation._concept_alarm`).
         """
         losses = replay(restore, onset if since is None else since) if restore is not None else None
         if not losses or len(losses) < VERIFY_MIN:
             return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
-        same, evidence = at_baseline(losses, self.baseline(onset), classifier)
+        baseline = self.baseline(onset)
+        same, evidence = at_baseline(losses, baseline, classifier)
         if not same and classifier and evidence.get("recent_loss") is not None:
             rise = evidence["recent_loss"] - evidence["baseline"]
-            same = rise < min_increase
-            evidence.update(rise=rise, min_increase=min_increase)
+            least = min_increase if since is None else min_increase / 2
+            same = rise < least
+            evidence.update(rise=rise, min_increase=least)
+        if same and baseline is not None:
+            evidence["rise_ruled_out"] = rise_ruled_out(
+                losses, baseline + min_increase if classifier else baseline * BASELINE_RATIO)
         return {**evidence, "snapshot": restore, "drift": not same,
                 "reason": "the model of the restore point does no better since the onset" if not same else
                           "the model of the restore point predicts the events since the onset at (or less "
                           "than an alarm's rise above) the pre-onset error level: the live model changed, "
                           "not the world"}
+
+
+def rise_ruled_out(losses: list[float], level: float) -> bool:
+    """Is the mean of `losses` below `level` with 95% confidence? (The one-sided upper bound of a
+    normal approximation: for 0/1 losses the sample variance is the rate's p(1 - p).)
+
+    >>> rise_ruled_out([1.0] * 7 + [0.0] * 43, level=0.176)  # 0.14 on 50 events: the bound is 0.22
+    False
+    >>> rise_ruled_out([1.0] * 5 + [0.0] * 45, level=0.176)  # 0.10: the bound is 0.17
+    True
+    """
+    n = len(losses)
+    mean = sum(losses) / n
+    variance = sum((x - mean) ** 2 for x in losses) / (n - 1) if n > 1 else 0.0
+    return mean + Z_UPPER * (variance / n) ** 0.5 < level
