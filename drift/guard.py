@@ -187,7 +187,8 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
             return [self._bring_back(index, snapshot, evidence, replaced=q.restored_model,
                                      reason=f"{why}: that regime is back", catch_up=(q.onset, index + 1))]
         back = self.data.in_reference()
-        q.inputs_checked(back, index)
+        if q.inputs_checked(back, index):
+            q.back_from = self._window_alike(index)
         # Without labels, the inputs decide: back to the reference ends a data-drift quarantine.
         if q.kind != "concept" and q.contest.labeled == 0 and q.events >= self.settings.min_quarantine and back:
             return [self._leave(index, "resume", "the inputs are back to the reference (no labels needed)",
