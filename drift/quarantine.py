@@ -127,7 +127,7 @@ class QuarantineResolution:
                                             "that regime is back", catch_up=(q.onset, index + 1))]
         if verdict == "over":
             # The restored model learns the events of the window the data check found back at the
-            # reference (`Guard._after_data`), and all since, but none far outside the reference's
+            # reference (`_window_alike`), and all since, but none far outside the reference's
             # range (a linear model that learned four events of a x100 unit change was ruined);
             # none after a concept incident, whose end the inputs do not show.
             catch_up, reference = None, self._reference()
