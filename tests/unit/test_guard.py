@@ -878,6 +878,19 @@ def test_a_rise_neither_shown_nor_ruled_out_on_the_latter_half_of_the_wait_is_as
     assert alarm["persisted"]["drift"] and alarm["persisted"]["recent_events"] == 150
 
 
+def test_a_rise_persists_if_half_of_what_an_alarm_must_show_is_left():
+    # Drawn seed 1, sine gradual change [11.9k,12.9k) / tree: 0.100 on the latter 50 events of the
+    # wait against 0.038 before (p = 0.011), under the 0.08 rise an alarm must show: asked for it
+    # whole, the guard learned the ramp; rolled back, it ended 2.60 points over no-guard.
+    stream = Stream(make()).run(1500)
+    stream.run(400, error=0.3, replay=quiet_after_the_alarm(stream, quiet_every=8, quiet_events=None))
+    alarm = next(a for a in stream.guard.alarms if a["level"] == "drift")
+    rollback = stream.decisions[0]
+    assert (rollback.action, rollback.at) == ("rollback", alarm["at"] + 100)
+    persisted = alarm["persisted"]
+    assert 0.04 <= persisted["rise"] < 0.08 and persisted["p_value"] < 0.05 and persisted["drift"]
+
+
 @pytest.mark.parametrize("classifier, quiet_every, looks", [(True, 20, 1), (False, 17, PERSIST_LOOKS)],
                          ids=["ruled-out", "undecided"])
 def test_a_rise_that_does_not_show_is_dropped_once_ruled_out_or_after_the_last_look(classifier, quiet_every,
