@@ -74,10 +74,12 @@ class SequentialTest:
             r = max(-1.0, min(1.0, difference / scale)) if scale > 0 else math.copysign(1.0, difference)
             if not math.isnan(r):  # an infinite difference on an infinite scale
                 self._wealth *= 1.0 + FRACTIONS * r
-        if len(self._losses) == SCALE_EVENTS:
-            self._loss_sum -= self._losses[0]
-        self._losses.append((a + b) / 2)
-        self._loss_sum += (a + b) / 2
+        mean = (a + b) / 2
+        if math.isfinite(mean):  # a loss that is no number would be the scale of the next events too
+            if len(self._losses) == SCALE_EVENTS:
+                self._loss_sum -= self._losses[0]
+            self._losses.append(mean)
+            self._loss_sum += mean
         if self.events % self.every == 0:
             self._loss_sum = sum(self._losses)  # no rounding drift from the running sum
             self._drop_lost()
