@@ -14,10 +14,10 @@ from collections import deque
 from typing import Callable
 
 from drift.contest import BASELINE_RATIO, at_baseline
+from drift.stats import mean_below
 
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
-Z_UPPER = 1.645  # one-sided 95% upper bound of a mean loss (`rise_ruled_out`)
 
 # replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
 Replay = Callable[[str, int], "list[float] | None"]
@@ -63,10 +63,11 @@ class LossHistory:
         onset (whether a rise persists), against the same pre-onset level: a classifier's rise
         persists if half of `min_increase` is left (a cluster of hard events leaves none).
 
-        A "no drift" verdict also says whether the losses rule out a rise an alarm must show
-        (`rise_ruled_out`): a mean loss that is below the baseline plus `min_increase`
-        (classifiers), or below `BASELINE_RATIO` times it (regressors), with 95% confidence. If they
-        do not, more events may yet show the rise (`AlarmConfirmation._concept_alarm`).
+        A "no drift" verdict on whether a rise persists also says whether the losses rule out a
+        rise an alarm must show (`rise_ruled_out`): a mean loss below the baseline plus
+        `min_increase` (classifiers), or below `BASELINE_RATIO` times it (regressors), with 95%
+        confidence (`mean_below`). If not, more events may yet show the rise
+        (`AlarmConfirmation._concept_alarm`).
         """
         losses = replay(restore, onset if since is None else since) if restore is not None else None
         if not losses or len(losses) < VERIFY_MIN:
@@ -78,26 +79,11 @@ class LossHistory:
             least = min_increase if since is None else min_increase / 2
             same = rise < least
             evidence.update(rise=rise, min_increase=least)
-        if same and baseline is not None:
-            evidence["rise_ruled_out"] = rise_ruled_out(
+        if same and since is not None and baseline is not None:
+            evidence["rise_ruled_out"] = mean_below(
                 losses, baseline + min_increase if classifier else baseline * BASELINE_RATIO)
         return {**evidence, "snapshot": restore, "drift": not same,
                 "reason": "the model of the restore point does no better since the onset" if not same else
                           "the model of the restore point predicts the events since the onset at (or less "
                           "than an alarm's rise above) the pre-onset error level: the live model changed, "
                           "not the world"}
-
-
-def rise_ruled_out(losses: list[float], level: float) -> bool:
-    """Is the mean of `losses` below `level` with 95% confidence? (The one-sided upper bound of a
-    normal approximation: for 0/1 losses the sample variance is the rate's p(1 - p).)
-
-    >>> rise_ruled_out([1.0] * 7 + [0.0] * 43, level=0.176)  # 0.14 on 50 events: the bound is 0.22
-    False
-    >>> rise_ruled_out([1.0] * 5 + [0.0] * 45, level=0.176)  # 0.10: the bound is 0.17
-    True
-    """
-    n = len(losses)
-    mean = sum(losses) / n
-    variance = sum((x - mean) ** 2 for x in losses) / (n - 1) if n > 1 else 0.0
-    return mean + Z_UPPER * (variance / n) ** 0.5 < level

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 CHANCE, Z_CHANCE = 1e-9, 6.0  # a limit that chance reaches in one window in a billion (as a z score)
+Z_UPPER_95 = 1.645  # a one-sided 95% bound, as a z score (`mean_below`)
 
 
 def change_point(values: Sequence[float], min_size: int = 5) -> int:
@@ -74,6 +75,21 @@ def rate_above_p(errors: int, n: int, baseline: float) -> float:
     p0 = min(max(baseline, 1e-6), 1 - 1e-6)
     z = (errors / n - p0) / math.sqrt(p0 * (1 - p0) / n)
     return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def mean_below(values: Sequence[float], level: float) -> bool:
+    """Is the mean of `values` below `level` with 95% confidence? (The one-sided upper bound of a
+    normal approximation; for 0/1 values the sample variance is the rate's p(1 - p).)
+
+    >>> mean_below([1.0] * 7 + [0.0] * 43, level=0.176)  # 0.14 on 50 events: the bound is 0.22
+    False
+    >>> mean_below([1.0] * 5 + [0.0] * 45, level=0.176)  # 0.10: the bound is 0.17
+    True
+    """
+    n = len(values)
+    mean = sum(values) / n
+    variance = sum((x - mean) ** 2 for x in values) / (n - 1) if n > 1 else 0.0
+    return mean + Z_UPPER_95 * math.sqrt(variance / n) < level
 
 
 def _log_comb(n: int, k: int) -> float:
