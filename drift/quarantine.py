@@ -36,9 +36,9 @@ class Quarantine:
     events: int = 0
     limit_reached: bool = False
     inputs_moved: bool = False  # the inputs left the reference during this quarantine
-    back_since: int | None = None  # the check that found them back at the reference (and since)
-    # The first event of the window that check found back, after any far outside the reference's
-    # range: where the restored model's catch-up begins if the incident ends "over"
+    # Once a data check found the inputs back at the reference (and since): the first event of its
+    # window, after any far outside the reference's range, where the restored model's catch-up
+    # begins if the incident ends "over" (`_window_alike`)
     back_from: int | None = None
     # The newest snapshot taken in this quarantine: its live model is the restored one as caught up
     # (frozen since). None if the loop could not load the restored model (`Guard.restore_failed`).
@@ -46,8 +46,8 @@ class Quarantine:
     restore_failed: bool = False
 
     def __setstate__(self, state: dict) -> None:
-        if "back_from" not in state:  # a snapshot from before `back_from`: the events after the check
-            back_since = state.get("back_since")
+        if "back_since" in state:  # a snapshot from before `back_from`: the events after the check
+            back_since = state.pop("back_since")
             state["back_from"] = back_since + 1 if back_since is not None else None
         self.__dict__.update(state)
 
@@ -63,14 +63,13 @@ class Quarantine:
         True if this check found them back after they moved."""
         if not back:
             self.inputs_moved = True
-            self.back_since = self.back_from = None
+            self.back_from = None
             return False
         if not self.inputs_moved:
             return False
         # The paired evidence so far was gathered on inputs that are gone: the question now is
         # how the models do on these.
         self.inputs_moved = False
-        self.back_since = index
         self.contest.restart()
         return True
 
