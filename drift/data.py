@@ -120,6 +120,7 @@ class DataDriftDetector(InputMatching):
         """Record a valid event; on every `check_every`-th event, check and return any alarms."""
         self._pending_index.append(index)
         self._pending_x.append(dict(x))  # a copy: the caller may reuse x before the next check
+        self._note_far(x)
         if len(self._pending_x) < self.check_every:
             return []
         return self._check()

@@ -44,6 +44,7 @@ from drift.contest import Contest
 from drift.data import DataDriftDetector
 from drift.decisions import Decision, IllegalTransition, Mode, check_transition
 from drift.history import LossHistory, Replay
+from drift.matching import FAR_MATCH_EVENTS
 from drift.quarantine import SHADOW_NAMES, Quarantine, QuarantineResolution
 from drift.recall import RegimeRecall
 from drift.regimes import (  # noqa: F401 - Parked, RestorePoint: see __setstate__
@@ -173,7 +174,10 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         if self.mode is Mode.LEARNING:
             if alarms:
                 return self._on_alarm(index, rows[0], onset=min(a.onset for a in alarms))
-            return self._regime_returns(index, quiet=index < self._data_quiet_until) if checked else []
+            if checked:
+                return self._regime_returns(index, quiet=index < self._data_quiet_until)
+            # A run far outside the current range is asked about as soon as it is long enough.
+            return self._regime_returns(index, far_only=True) if self.data.far_streak == FAR_MATCH_EVENTS else []
         q = self.quarantine
         if q is None:
             return []
@@ -335,10 +339,18 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         # Only those learned when they came: none from before the latest return to learning. The
         # candidate (its copy) and the fresh model learn the rest up to now: the new regime's events.
         first = max(point.events, self._learning_since)
-        catch_up = self._before_onset(first, onset)
+        catch_up = self._before_onset(first, self._regime_start(alarm, onset))
         return [self._decide(index, "rollback", "auto", Mode.QUARANTINE, reason, evidence,
                              restore=restore, candidate="start", catch_up=catch_up,
                              shadow_catch_up=(max(catch_up[1], first), index + 1))]
+
+    def _regime_start(self, alarm: dict, onset: int) -> int:
+        """The onset, or, after a data alarm, where the inputs show the new regime began for sure
+        (`DataDriftDetector.regime_start`: a stuck sensor's regime). A concept alarm's onset says
+        nothing of where the inputs changed."""
+        if self.data is None or alarm.get("kind", "concept") == "concept":
+            return onset
+        return self.data.regime_start(onset)
 
     def _before_onset(self, first: int, onset: int) -> tuple[int, int]:
         """The catch-up of a restored model: [first, onset), ending before the first event far

@@ -4,7 +4,8 @@ Part of `DataDriftDetector` (`drift/data.py`), as a mixin: these methods read th
 (the latest `2 * window` valid ones, and those pending a check) and never change its alarm state.
 The guard asks them to recognise a parked regime's return (`ParkedModels.recognise`), to tell a
 regime has ended from a run of events far outside its range (`far_run`, `near_run`), and to keep
-catch-ups off the events of an incident (`far_outside`, `first_alike`).
+catch-ups off the events of an incident (`far_outside`, `first_alike`) and off the old
+regime's (`regime_start`).
 
 - `matches`: every feature's PSI under what chance gives a window of the reference once in a
   thousand times: strict, as a false match brings back the wrong model.
@@ -23,7 +24,7 @@ from itertools import islice
 
 import numpy as np
 
-from drift.reference import Reference, _as_numbers, _Binning, absurd_bounds, chance_psi
+from drift.reference import Reference, _as_numbers, _Binning, absurd_bounds, build_reference, chance_psi
 from drift.stats import CHANCE, Z_CHANCE
 
 NEW_FEATURE_RATE = 0.2  # a feature absent from the reference, present in more recent events: alarm
@@ -38,6 +39,8 @@ class InputMatching:
     inherits them."""
 
     _absurd_cache: tuple | None = None  # (reference, [(feature, (low, high))]): `absurd`, per event
+    _far_bounds: tuple | None = None  # (reference, [(feature, (low, high))]): `_note_far`, per event
+    far_streak = 0  # the latest valid events in a row far outside the current range (`_note_far`)
 
     def matches(self, reference: Reference, since: int | None = None,
                 min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
@@ -121,6 +124,29 @@ class InputMatching:
                 return name
         return None
 
+    def _note_far(self, x: dict) -> None:
+        """Per valid event: does it lie far outside the current reference's range (while a new
+        one is collected, the early one's: what `far_run` asks at a check)? `far_streak` counts
+        such events in a row, so that the guard can ask `far_run` as soon as a run is long enough
+        rather than at the next check, up to `check_every` events later: a model promoted while a
+        sensor was stuck erred twice as much until its regime's model came back (hold-out seed
+        157, friedman stuck x0 / linear: back 30 events after the sensor moved again)."""
+        reference = self._reference or self.early_reference()
+        if reference is None:
+            self.far_streak = 0
+            return
+        cached = self._far_bounds
+        if cached is None or cached[0] is not reference:
+            numeric = [f for f in reference.features if f.kind != "categorical"]
+            cached = self._far_bounds = (reference, [(f.name, (2 * f.lo - f.hi, 2 * f.hi - f.lo)) for f in numeric])
+            self.far_streak = 0
+        for name, (low, high) in cached[1]:
+            value = x.get(name)
+            if (value.__class__ is float or value.__class__ is int) and (value < low or value > high):
+                self.far_streak += 1
+                return
+        self.far_streak = 0
+
     def far_outside(self, reference: Reference, since: int) -> list[int]:
         """Indices of the kept events from `since` on with a number far outside `reference`'s range
         (beyond its minimum or maximum by more than the range's width).
@@ -147,14 +173,7 @@ class InputMatching:
         new = [(index, x) for index, x in events if index not in flags]
         if not new:
             return flags
-        numeric = [f for f in reference.features if f.kind != "categorical"]
-        if numeric:
-            values, _ = _as_numbers([[x.get(f.name) for f in numeric] for _, x in new], len(numeric))
-            lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
-            far = ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
-        else:
-            far = [False] * len(new)
-        flags.update(zip((index for index, _ in new), map(bool, far)))
+        flags.update(zip((index for index, _ in new), map(bool, _far(reference, [x for _, x in new]))))
         if len(flags) > 2 * (self._history + self.check_every):  # forget events no longer kept
             kept = self._recent_index[0] if self._recent_index else new[0][0]
             for index in [i for i in flags if i < kept]:
@@ -203,6 +222,27 @@ class InputMatching:
         outside = self.far_outside(reference, since)
         return outside[-1] + 1 if outside else since
 
+    def regime_start(self, onset: int) -> int:
+        """Where the events of a regime that began about `onset` begin for sure: `onset`, or, if
+        the kept events from `onset` on begin with a run far outside the range of their later half
+        (`far_outside`), the event after that run.
+
+        An onset estimated a few events early puts the old regime's events into a new model's
+        catch-up. Most shifts do not give them away, and there they do little harm; a regime with
+        a narrow range does, and there they do harm: three events of a sensor still moving before
+        it stuck gave a fresh linear model's scaler a variance near zero, and its predictions blew
+        up when the sensor moved again (hold-out seed 153, friedman stuck x0 / linear). Only a run
+        from `onset` on counts: a rare value missing from the later half by chance lies far
+        outside its range too, but anywhere."""
+        events = self._indexed_since(onset)
+        if len(events) < 2 * FAR_MATCH_EVENTS:
+            return onset
+        half = len(events) // 2
+        later = build_reference([x for _, x in events[half:]], events[half][0], events[-1][0])
+        near = np.flatnonzero(~_far(later, [x for _, x in events[:half]]))
+        run = int(near[0]) if near.size else half
+        return events[run][0] if run else onset
+
     def _since(self, since: int | None) -> list[dict]:
         """The latest `window` valid events (pending included), or those from index `since` on."""
         if since is None:
@@ -223,6 +263,16 @@ class InputMatching:
         pending = [(i, x) for i, x in zip(self._pending_index, self._pending_x) if x is not None]
         events = list(zip(self._recent_index, self._recent_x)) + pending
         return events if since is None else [(i, x) for i, x in events if i >= since]
+
+
+def _far(reference: Reference, xs: list[dict]) -> np.ndarray:
+    """Per event of `xs`: has it a number far outside `reference`'s range (see the module doc)?"""
+    numeric = [f for f in reference.features if f.kind != "categorical"]
+    if not numeric:
+        return np.zeros(len(xs), bool)
+    values, _ = _as_numbers([[x.get(f.name) for f in numeric] for x in xs], len(numeric))
+    lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
+    return ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
 
 
 def _far_count(flags: list[tuple[int, bool]], n: int) -> int:

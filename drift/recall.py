@@ -78,17 +78,20 @@ class RegimeRecall:
         return self._bring_back(index, snapshot, evidence, replaced=self.last_good(index),
                                 reason=f"a model of an earlier regime ({snapshot}) beats the live model: that regime is back")
 
-    def _regime_returns(self, index: int, quiet: bool = False) -> list[Decision]:
+    def _regime_returns(self, index: int, quiet: bool = False, far_only: bool = False) -> list[Decision]:
         """While learning, at a data check: do the latest inputs come from a parked model's regime,
         and depart from the current one as far as an alarm asks (or, on fewer events, make a run
         that tells: `ParkedModels.recognise_far`; or, while the current regime's reference is
         collected, differ from the ones collected before them: `recognise_restart`)? Then that
         model comes back now, without waiting for an alarm (whose window of `data_window` events
         must fill, on two checks). While the data checks are `quiet` (the window still holds
-        another regime's events) only a run or a restart tells."""
+        another regime's events) only a run or a restart tells; between checks (`far_only`, when
+        a run far outside the current range is `FAR_MATCH_EVENTS` long) only a run."""
         if not self.parked.by_inputs:
             return []
         far = self.parked.recognise_far(self.data)
+        if far is None and far_only:
+            return []
         restart = self.parked.recognise_restart(self.data) if far is None else None
         if far is not None:
             since, snapshot, evidence = far

