@@ -157,6 +157,8 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
     def observe_features(self, index: int, x: dict) -> list[Decision]:
         if self.data is None or self.mode is Mode.PAUSED:
             return []
+        if self.parked:
+            self.parked.note(x)
         return self._after_data(index, self.data.update(index, x))
 
     def observe_invalid(self, index: int) -> list[Decision]:
@@ -176,8 +178,10 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
                 return self._on_alarm(index, rows[0], onset=min(a.onset for a in alarms))
             if checked:
                 return self._regime_returns(index, quiet=index < self._data_quiet_until)
-            # A run far outside the current range is asked about as soon as it is long enough.
-            return self._regime_returns(index, far_only=True) if self.data.far_streak == FAR_MATCH_EVENTS else []
+            # A run far outside the current range, or back near a parked one, is asked about as
+            # soon as it is long enough (`recognise_far`), not at the next check.
+            run = self.data.far_streak == FAR_MATCH_EVENTS or self.parked.back_near(FAR_MATCH_EVENTS)
+            return self._regime_returns(index, far_only=True) if run else []
         q = self.quarantine
         if q is None:
             return []

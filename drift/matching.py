@@ -39,8 +39,7 @@ class InputMatching:
     inherits them."""
 
     _absurd_cache: tuple | None = None  # (reference, [(feature, (low, high))]): `absurd`, per event
-    _far_bounds: tuple | None = None  # (reference, [(feature, (low, high))]): `_note_far`, per event
-    far_streak = 0  # the latest valid events in a row far outside the current range (`_note_far`)
+    _streak: RangeStreak | None = None  # the latest valid events against the current range (`_note_far`)
 
     def matches(self, reference: Reference, since: int | None = None,
                 min_events: int = MATCH_MIN_EVENTS) -> tuple[bool, dict]:
@@ -124,28 +123,25 @@ class InputMatching:
                 return name
         return None
 
+    @property
+    def far_streak(self) -> int:
+        """How many of the latest valid events in a row lie far outside the current reference's
+        range (while a new one is collected, the early one's: what `far_run` asks at a check)."""
+        return self._streak.far if self._streak is not None else 0
+
     def _note_far(self, x: dict) -> None:
-        """Per valid event: does it lie far outside the current reference's range (while a new
-        one is collected, the early one's: what `far_run` asks at a check)? `far_streak` counts
-        such events in a row, so that the guard can ask `far_run` as soon as a run is long enough
-        rather than at the next check, up to `check_every` events later: a model promoted while a
-        sensor was stuck erred twice as much until its regime's model came back (hold-out seed
-        157, friedman stuck x0 / linear: back 30 events after the sensor moved again)."""
+        """Per valid event: extend or end `far_streak`, so that the guard can ask `far_run` as
+        soon as a run is long enough rather than at the next check, up to `check_every` events
+        later: a model promoted while a sensor was stuck erred twice as much until its regime's
+        model came back (hold-out seed 157, friedman stuck x0 / linear: back 30 events after the
+        sensor moved again)."""
         reference = self._reference or self.early_reference()
         if reference is None:
-            self.far_streak = 0
+            self._streak = None
             return
-        cached = self._far_bounds
-        if cached is None or cached[0] is not reference:
-            numeric = [f for f in reference.features if f.kind != "categorical"]
-            cached = self._far_bounds = (reference, [(f.name, (2 * f.lo - f.hi, 2 * f.hi - f.lo)) for f in numeric])
-            self.far_streak = 0
-        for name, (low, high) in cached[1]:
-            value = x.get(name)
-            if (value.__class__ is float or value.__class__ is int) and (value < low or value > high):
-                self.far_streak += 1
-                return
-        self.far_streak = 0
+        if self._streak is None or self._streak.reference is not reference:
+            self._streak = RangeStreak(reference)
+        self._streak.add(x)
 
     def far_outside(self, reference: Reference, since: int) -> list[int]:
         """Indices of the kept events from `since` on with a number far outside `reference`'s range
@@ -263,6 +259,27 @@ class InputMatching:
         pending = [(i, x) for i, x in zip(self._pending_index, self._pending_x) if x is not None]
         events = list(zip(self._recent_index, self._recent_x)) + pending
         return events if since is None else [(i, x) for i, x in events if i >= since]
+
+
+class RangeStreak:
+    """Per event, whether it lies far outside `reference`'s range (as `far_outside` asks, one
+    event at a time): how many of the latest in a row do (`far`), and how many do not (`near`)."""
+
+    __slots__ = ("reference", "far", "near", "_bounds")
+
+    def __init__(self, reference: Reference) -> None:
+        self.reference = reference
+        self.far = self.near = 0
+        self._bounds = [(f.name, 2 * f.lo - f.hi, 2 * f.hi - f.lo)
+                        for f in reference.features if f.kind != "categorical"]
+
+    def add(self, x: dict) -> None:
+        for name, low, high in self._bounds:
+            value = x.get(name)
+            if (value.__class__ is float or value.__class__ is int) and (value < low or value > high):
+                self.far, self.near = self.far + 1, 0
+                return
+        self.far, self.near = 0, self.near + 1
 
 
 def _far(reference: Reference, xs: list[dict]) -> np.ndarray:

@@ -86,7 +86,8 @@ class RegimeRecall:
         model comes back now, without waiting for an alarm (whose window of `data_window` events
         must fill, on two checks). While the data checks are `quiet` (the window still holds
         another regime's events) only a run or a restart tells; between checks (`far_only`, when
-        a run far outside the current range is `FAR_MATCH_EVENTS` long) only a run."""
+        a run far outside the current range, or near a parked one, is `FAR_MATCH_EVENTS` long)
+        only a run."""
         if not self.parked.by_inputs:
             return []
         far = self.parked.recognise_far(self.data)

@@ -36,7 +36,7 @@ from drift.contest import Contest, at_baseline
 from drift.data import DataDriftDetector
 from drift.decisions import Mode
 from drift.history import VERIFY_MIN, Replay
-from drift.matching import FAR_MATCH_EVENTS, MATCH_MIN_EVENTS
+from drift.matching import FAR_MATCH_EVENTS, MATCH_MIN_EVENTS, RangeStreak
 from drift.reference import Reference
 from drift.settings import GuardSettings
 
@@ -100,6 +100,13 @@ class ParkedModels:
     def __init__(self, most: int) -> None:
         self.most = most
         self.models: list[Parked] = []
+        self._streaks: dict[str, RangeStreak] = {}  # per parked snapshot: `note`
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_streaks": {}}  # per event, not part of a snapshot
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_streaks": {}, **state})
 
     def __iter__(self):
         return iter(self.models)
@@ -119,22 +126,42 @@ class ParkedModels:
         parked = Parked(snapshot, reference, at, by_inputs)
         self.models = [p for p in self.models if p.snapshot != snapshot] + [parked]
         del self.models[: -self.most]
+        self._streaks = {p.snapshot: self._streaks[p.snapshot] for p in self.models if p.snapshot in self._streaks}
 
     def rename(self, snapshot: str, new: str) -> None:
         """The model parked as `snapshot` is now kept in snapshot `new` (caught up)."""
         for parked in self.models:
             if parked.snapshot == snapshot:
                 parked.snapshot = new
+        if snapshot in self._streaks:
+            self._streaks[new] = self._streaks.pop(snapshot)
 
     @property
     def by_inputs(self) -> list[Parked]:
         """Those whose regime's inputs alone bring them back (they have a reference), newest first."""
         return [p for p in reversed(self.models) if p.reference is not None and p.by_inputs]
 
+    def note(self, x: dict) -> None:
+        """Per valid event: extend or end, for each model its regime's inputs bring back, the run
+        of events near its range or far outside it (`RangeStreak`): `back_near`."""
+        for parked in self.models:
+            if parked.reference is not None and parked.by_inputs:
+                streak = self._streaks.get(parked.snapshot)
+                if streak is None or streak.reference is not parked.reference:
+                    streak = self._streaks[parked.snapshot] = RangeStreak(parked.reference)
+                streak.add(x)
+
+    def back_near(self, events: int) -> bool:
+        """Have the latest `events` valid events, and no more, lain near the range of a parked
+        regime whose inputs bring its model back? (Whether the events before lay far outside it,
+        as `near_run` asks, is for `recognise_far` to tell.)"""
+        return any(streak.near == events for streak in self._streaks.values())
+
     def take(self, snapshot: str) -> Parked:
         """Unpark the model of `snapshot` (it becomes live)."""
         parked = next(p for p in self.models if p.snapshot == snapshot)
         self.models.remove(parked)
+        self._streaks.pop(snapshot, None)
         return parked
 
     def recognise(self, data: DataDriftDetector, since: int, *, alarm_level: bool = False) -> tuple[str, dict] | None:

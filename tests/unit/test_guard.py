@@ -564,6 +564,25 @@ def test_a_run_brings_a_regime_back_while_the_data_checks_are_still_quiet_after_
     assert recall.at < promotion.at + stream.guard.settings.data_window and recall.at - back_at < 25
 
 
+@pytest.mark.parametrize("incident_after", [20, 27, 33, 40])
+def test_a_run_back_near_a_parked_range_brings_its_model_back_at_its_10th_event_wherever_the_checks_fall(
+        incident_after):
+    # x100 until the candidate is promoted (the x1 model parked), then back to x1: the run back
+    # near the parked range is asked about at its 10th event, not at the next data check (every
+    # 25 events: up to 24 more events served by the x100 model).
+    stream = Stream(make(reference_size=500, check_every=25, data_window=200)).run(1000)
+    while len(stream.decisions) < 2:
+        stream.run(1, scale=100.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
+    rollback, promotion = stream.decisions
+    stream.run(incident_after, scale=100.0)
+    back_at = stream.index
+    stream.run(40)
+    recall = stream.decisions[-1]
+    assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], "back_near_parked")
+    assert recall.at == back_at + FAR_MATCH_EVENTS - 1 and recall.catch_up == (back_at, recall.at + 1)
+    assert pickle.loads(pickle.dumps(stream.guard)).parked._streaks == {}  # per event: not in a snapshot
+
+
 def test_a_parked_regime_whose_inputs_lie_far_outside_the_current_range_comes_back_on_a_short_run():
     # x100, then back to x1 (the x100 model is parked with its reference), then x100 again: a run
     # of events far outside the x1 reference's range, matching the parked x100 regime, recalls it
