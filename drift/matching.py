@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from itertools import islice
+from typing import Any
 
 import numpy as np
 
@@ -270,8 +271,7 @@ class RangeStreak:
     def __init__(self, reference: Reference) -> None:
         self.reference = reference
         self.far = self.near = 0
-        self._bounds = [(f.name, 2 * f.lo - f.hi, 2 * f.hi - f.lo)
-                        for f in reference.features if f.kind != "categorical"]
+        self._bounds = _far_bounds(reference)
 
     def add(self, x: dict) -> None:
         for name, low, high in self._bounds:
@@ -282,14 +282,20 @@ class RangeStreak:
         self.far, self.near = 0, self.near + 1
 
 
+def _far_bounds(reference: Reference) -> list[tuple[Any, float, float]]:
+    """Per number feature of `reference`: the bounds beyond which a value is far outside its range
+    (beyond its minimum or maximum by more than the range's width)."""
+    return [(f.name, 2 * f.lo - f.hi, 2 * f.hi - f.lo) for f in reference.features if f.kind != "categorical"]
+
+
 def _far(reference: Reference, xs: list[dict]) -> np.ndarray:
-    """Per event of `xs`: has it a number far outside `reference`'s range (see the module doc)?"""
-    numeric = [f for f in reference.features if f.kind != "categorical"]
-    if not numeric:
+    """Per event of `xs`: has it a number far outside `reference`'s range (`_far_bounds`)?"""
+    bounds = _far_bounds(reference)
+    if not bounds:
         return np.zeros(len(xs), bool)
-    values, _ = _as_numbers([[x.get(f.name) for f in numeric] for x in xs], len(numeric))
-    lo, hi = np.array([f.lo for f in numeric]), np.array([f.hi for f in numeric])
-    return ((values < 2 * lo - hi) | (values > 2 * hi - lo)).any(axis=1)  # NaN (missing) is not far
+    values, _ = _as_numbers([[x.get(name) for name, _, _ in bounds] for x in xs], len(bounds))
+    low, high = np.array([b[1] for b in bounds]), np.array([b[2] for b in bounds])
+    return ((values < low) | (values > high)).any(axis=1)  # NaN (missing) is not far
 
 
 def _far_count(flags: list[tuple[int, bool]], n: int) -> int:
