@@ -133,7 +133,7 @@ class InputMatching:
     def _note_far(self, x: dict) -> None:
         """Per valid event: extend or end `far_streak`, so that the guard can ask `far_run` as
         soon as a run is long enough rather than at the next check, up to `check_every` events
-        later: a model promoted while a sensor was stuck erred twice as much until its regime's
+        later: a model promoted while a sensor was stuck, blind to it, served until its regime's
         model came back (hold-out seed 157, friedman stuck x0 / linear: back 30 events after the
         sensor moved again)."""
         reference = self._reference or self.early_reference()

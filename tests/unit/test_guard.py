@@ -632,7 +632,7 @@ def test_a_stuck_sensor_that_ends_while_the_new_reference_is_collected_brings_ba
 def test_a_run_far_outside_the_current_range_brings_the_parked_model_back_without_waiting_for_a_check(
         stuck_after):
     # Hold-out seed 157 (friedman, x0 stuck [7k,8k) / linear): the fresh model promoted in the
-    # incident erred twice as much as the parked one once the sensor moved again, and the run that
+    # incident, blind to x0, served on after the sensor moved again, and the run that
     # told was asked about at the next data check, 30 events on. Now at its 10th event, wherever
     # the checks (every 25 events) fall.
     stream = Stream(make(reference_size=500, check_every=25, data_window=200)).run(1200)
