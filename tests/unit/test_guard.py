@@ -64,6 +64,15 @@ def caught_up(rollback, decision) -> str:
     return f"s{newest:06d}" if newest > rollback.at else rollback.restore
 
 
+def promoted_in(guard: Guard, before: int, **incident) -> tuple[Stream, object, object]:
+    """A stream of `before` normal events, then the incident until its candidate, which makes no
+    error, is promoted: the stream, the rollback and the promotion."""
+    stream = Stream(guard).run(before)
+    while len(stream.decisions) < 2:
+        stream.run(1, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None, **incident)
+    return stream, *stream.decisions
+
+
 def quarantined_by_concept(**overrides) -> Stream:
     stream = Stream(make(**overrides)).run(1500)
     assert stream.guard.mode is Mode.LEARNING and not stream.decisions
@@ -564,25 +573,6 @@ def test_a_run_brings_a_regime_back_while_the_data_checks_are_still_quiet_after_
     assert recall.at < promotion.at + stream.guard.settings.data_window and recall.at - back_at < 25
 
 
-@pytest.mark.parametrize("incident_after", [20, 27, 33, 40])
-def test_a_run_back_near_a_parked_range_brings_its_model_back_at_its_10th_event_wherever_the_checks_fall(
-        incident_after):
-    # x100 until the candidate is promoted (the x1 model parked), then back to x1: the run back
-    # near the parked range is asked about at its 10th event, not at the next data check (every
-    # 25 events: up to 24 more events served by the x100 model).
-    stream = Stream(make(reference_size=500, check_every=25, data_window=200)).run(1000)
-    while len(stream.decisions) < 2:
-        stream.run(1, scale=100.0, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
-    rollback, promotion = stream.decisions
-    stream.run(incident_after, scale=100.0)
-    back_at = stream.index
-    stream.run(40)
-    recall = stream.decisions[-1]
-    assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], "back_near_parked")
-    assert recall.at == back_at + FAR_MATCH_EVENTS - 1 and recall.catch_up == (back_at, recall.at + 1)
-    assert pickle.loads(pickle.dumps(stream.guard)).parked._streaks == {}  # per event: not in a snapshot
-
-
 def test_a_parked_regime_whose_inputs_lie_far_outside_the_current_range_comes_back_on_a_short_run():
     # x100, then back to x1 (the x100 model is parked with its reference), then x100 again: a run
     # of events far outside the x1 reference's range, matching the parked x100 regime, recalls it
@@ -628,24 +618,28 @@ def test_a_stuck_sensor_that_ends_while_the_new_reference_is_collected_brings_ba
     assert back_at <= recall.catch_up[0] < back_at + 10
 
 
-@pytest.mark.parametrize("stuck_after", [800, 807, 813, 820])
-def test_a_run_far_outside_the_current_range_brings_the_parked_model_back_without_waiting_for_a_check(
-        stuck_after):
-    # Hold-out seed 157 (friedman, x0 stuck [7k,8k) / linear): the fresh model promoted in the
-    # incident, blind to x0, served on after the sensor moved again, and the run that
-    # told was asked about at the next data check, 30 events on. Now at its 10th event, wherever
-    # the checks (every 25 events) fall.
-    stream = Stream(make(reference_size=500, check_every=25, data_window=200)).run(1200)
-    while len(stream.decisions) < 2:
-        stream.run(1, stuck=0.3, shadow=lambda loss: {"candidate": 0.0} if stream.guard.quarantine else None)
-    rollback, promotion = stream.decisions
-    stream.run(stuck_after, stuck=0.3)
-    assert stream.guard.data.snapshot_reference() is not None  # the stuck regime's, complete
+@pytest.mark.parametrize("incident, after, run", [
+    *[({"scale": 100.0}, after, "back_near_parked") for after in (20, 27, 33, 40)],
+    *[({"stuck": 0.3}, after, "far_outside_current") for after in (800, 807, 813, 820)]])
+def test_a_run_that_ends_an_incident_brings_the_parked_model_back_at_its_10th_event_wherever_the_checks_fall(
+        incident, after, run):
+    # The incident until its candidate is promoted (the normal model parked), then `after` more
+    # events of it, then normal events: a run back near the parked range (x100 ends), or far
+    # outside the current one (a stuck sensor moves again), is asked about at its 10th event, not
+    # at the next data check (every 25 events here: up to 24 more events served by the incident's
+    # model). Hold-out seed 157 (friedman, x0 stuck [7k,8k) / linear): the fresh model promoted in
+    # the stuck sensor, blind to x0, served 30 events after it moved again.
+    stream, rollback, promotion = promoted_in(make(reference_size=500, check_every=25, data_window=200), 1200,
+                                              **incident)
+    stream.run(after, **incident)
+    if "stuck" in incident:
+        assert stream.guard.data.snapshot_reference() is not None  # the stuck regime's, complete
     back_at = stream.index
-    stream.run(60)
+    stream.run(40)
     recall = stream.decisions[-1]
-    assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], "far_outside_current")
+    assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], run)
     assert recall.at == back_at + FAR_MATCH_EVENTS - 1 and recall.catch_up == (back_at, recall.at + 1)
+    assert pickle.loads(pickle.dumps(stream.guard)).parked._streaks == {}  # per event: not in a snapshot
 
 
 def test_a_data_alarms_shadow_models_start_where_a_stuck_sensor_stuck_not_at_an_onset_estimated_early():
