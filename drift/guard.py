@@ -151,8 +151,10 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
     def holds_out(self, x: dict) -> bool:
         """Should the live model, while learning, not learn this labeled event? Yes if a number in
         it lies absurdly far outside the inputs' reference (`InputMatching.absurd`): one event is
-        not a shift, and if such numbers go on, the data alarm quarantines and the candidate learns them."""
-        return self.data is not None and self.data.absurd(x) is not None
+        not a shift, and if such numbers go on, the data alarm quarantines and the candidate learns
+        them. Yes too if it lies far outside the current range in a run not yet long enough to ask
+        about (`InputMatching.in_short_far_run`): it may be a parked regime's return."""
+        return self.data is not None and (self.data.absurd(x) is not None or self.data.in_short_far_run(x))
 
     def observe_features(self, index: int, x: dict) -> list[Decision]:
         if self.data is None or self.mode is Mode.PAUSED:

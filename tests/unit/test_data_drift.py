@@ -309,6 +309,22 @@ def test_a_regime_start_stays_at_the_onset_when_no_leading_run_gives_the_old_eve
     assert detector.regime_start(690) == 690 and detector.regime_start(701) == 701
 
 
+def test_the_events_of_a_run_far_outside_the_range_are_flagged_until_the_run_is_long_enough_to_ask_about():
+    # A sensor constant through the whole reference moves: the live model must not learn the
+    # first 10 events (its scaler has seen one value); the guard asks about the run at the 10th.
+    events = stationary(seed=16, n=1300)
+    for x in events[:1200]:
+        x["uniform"] = 0.42
+    detector = DataDriftDetector()
+    feed(detector, events[:1200])
+    assert {f.name: (f.lo, f.hi) for f in detector.snapshot_reference().features}["uniform"] == (0.42, 0.42)
+    flags = []
+    for i, x in enumerate(events[1200:1215], 1200):
+        detector.update(i, x)
+        flags.append(detector.in_short_far_run(x))
+    assert flags == [True] * 10 + [False] * 5 and detector.far_streak == 15
+
+
 def test_references_of_stationary_inputs_never_restart():
     events = stationary(seed=13, n=40_000)
     for i, x in enumerate(events):
