@@ -145,17 +145,19 @@ class InputMatching:
         self._streak.add(x)
 
     def in_short_far_run(self, x: dict) -> bool:
-        """Does `x` lie far outside the current range while the latest run of such events is at
-        most `FAR_MATCH_EVENTS` long? The guard asks about the run at its 10th event (a parked
-        regime back?), and the live model does not learn it before: a sensor stuck through a
-        regime's whole reference gives its model's scaler no variance, and the first moving values
-        learned give it almost none (drawn seed 6, mv x4 stuck [7.4k,15.4k) / linear: the fresh
-        model promoted in it learned the 9 events before the recall, MAE 7.5 million over the 100
-        events after the incident; 2.6e11 when the run was asked about at the next data check).
-        A longer run is learned: a feature may start to vary for good (Elec2's Victoria columns,
-        constant for 17,000 rows)."""
+        """Does `x` move a feature constant in the current reference, in a run of events far
+        outside its range at most `FAR_MATCH_EVENTS` long? The guard asks about the run at its 10th
+        event (a parked regime back?), and the live model does not learn it before: a sensor stuck
+        through a regime's whole reference gives its model's scaler no variance, and the first
+        moving values learned give it almost none (drawn seed 6, mv x4 stuck [7.4k,15.4k) / linear:
+        the fresh model promoted in it learned the 9 events before the recall, MAE 7.5 million over
+        the 100 events after the incident; 2.6e11 when the run was asked about at the next data
+        check). A longer run is learned: a feature may start to vary for good (Elec2's Victoria
+        columns, constant for 17,000 rows). Other features' runs are learned: holding out every
+        short run far outside the range (Elec2's price spikes among them) paused Elec2 / tree for
+        its last 31,000 events (three rollbacks in 20,000)."""
         streak = self._streak
-        return streak is not None and 0 < streak.far <= FAR_MATCH_EVENTS and streak.is_far(x)
+        return streak is not None and 0 < streak.far <= FAR_MATCH_EVENTS and streak.moves_constant(x)
 
     def far_outside(self, reference: Reference, since: int) -> list[int]:
         """Indices of the kept events from `since` on with a number far outside `reference`'s range
@@ -279,18 +281,27 @@ class RangeStreak:
     """Per event, whether it lies far outside `reference`'s range (as `far_outside` asks, one
     event at a time): how many of the latest in a row do (`far`), and how many do not (`near`)."""
 
-    __slots__ = ("reference", "far", "near", "_bounds")
+    __slots__ = ("reference", "far", "near", "_bounds", "_constant")
 
     def __init__(self, reference: Reference) -> None:
         self.reference = reference
         self.far = self.near = 0
         self._bounds = _far_bounds(reference)
+        self._constant = [(name, low) for name, low, high in self._bounds if low == high]
 
     def add(self, x: dict) -> None:
         if self.is_far(x):
             self.far, self.near = self.far + 1, 0
         else:
             self.far, self.near = 0, self.near + 1
+
+    def moves_constant(self, x: dict) -> bool:
+        """Has `x` another value of a number feature constant in the reference?"""
+        for name, value in self._constant:
+            other = x.get(name)
+            if (other.__class__ is float or other.__class__ is int) and other != value:
+                return True
+        return False
 
     def is_far(self, x: dict) -> bool:
         for name, low, high in self._bounds:

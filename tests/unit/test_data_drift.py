@@ -309,7 +309,7 @@ def test_a_regime_start_stays_at_the_onset_when_no_leading_run_gives_the_old_eve
     assert detector.regime_start(690) == 690 and detector.regime_start(701) == 701
 
 
-def test_the_events_of_a_run_far_outside_the_range_are_flagged_until_the_run_is_long_enough_to_ask_about():
+def test_the_events_of_a_run_that_moves_a_constant_feature_are_flagged_until_the_run_is_long_enough_to_ask_about():
     # A sensor constant through the whole reference moves: the live model must not learn the
     # first 10 events (its scaler has seen one value); the guard asks about the run at the 10th.
     events = stationary(seed=16, n=1300)
@@ -323,6 +323,11 @@ def test_the_events_of_a_run_far_outside_the_range_are_flagged_until_the_run_is_
         detector.update(i, x)
         flags.append(detector.in_short_far_run(x))
     assert flags == [True] * 10 + [False] * 5 and detector.far_streak == 15
+    # A feature that varies in the reference, far outside its range: learned (Elec2's price spikes).
+    detector.update(1215, {**events[1215], "uniform": 0.42})
+    spike = {**events[1216], "uniform": 0.42, "gauss": 1e4}
+    detector.update(1216, spike)
+    assert detector.far_streak == 1 and not detector.in_short_far_run(spike)
 
 
 def test_references_of_stationary_inputs_never_restart():
