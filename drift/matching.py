@@ -14,6 +14,9 @@ regime's (`regime_start`).
 - absurd: a number beyond them by 1,000 times the range's width, or, while a new reference is
   collected, any other value of a feature constant in its early events (`absurd`, per event: the
   guard does not let the live model learn it).
+- runs (`RangeStreak`, per event): how many of the latest events in a row lie far outside the
+  current range, or near a parked one; the guard asks about a run at its 10th event, and the live
+  model does not learn a short run's events that move a feature constant in the reference.
 """
 
 from __future__ import annotations
@@ -299,7 +302,7 @@ class RangeStreak:
         """Has `x` another value of a number feature constant in the reference?"""
         for name, value in self._constant:
             other = x.get(name)
-            if (other.__class__ is float or other.__class__ is int) and other != value:
+            if (other.__class__ is float or other.__class__ is int) and (other < value or other > value):  # not NaN
                 return True
         return False
 
