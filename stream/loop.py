@@ -28,7 +28,7 @@ from drift.decisions import Decision, Mode
 from drift.guard import Guard, GuardSettings
 from stream.commands import Commands
 from stream.events import Decoder, InvalidEvent, encode
-from stream.models import is_classifier
+from stream.models import is_classifier, scales_inputs
 from stream.pending import PendingStore
 from stream.records import MemorySink, Record, Sink
 from stream.scoring import LabelRange, Score
@@ -73,6 +73,7 @@ class Loop:
     ) -> None:
         self.model = model
         self.classifier = is_classifier(model)
+        self.scales_inputs = scales_inputs(model)  # `Guard.holds_out`
         self.sink = sink
         self.decode = decoder if decoder is not None else Decoder(numeric_label=not self.classifier)
         self.score = score if score is not None else Score.for_model(self.classifier)
@@ -228,7 +229,7 @@ class Loop:
                 if name in self.shadow:
                     self._learn(record, self.shadow[name], x, y, live=False)
         if guard.mode is Mode.LEARNING:
-            if guard.holds_out(x):
+            if guard.holds_out(x, scaled=self.scales_inputs):
                 self.counters.outliers += 1
             else:
                 self._learn(record, self.model, x, y, live=True)
@@ -310,6 +311,7 @@ class Loop:
     def restore(self, state: dict, lineage: str | None) -> None:
         self.model = state["model"]
         self.classifier = is_classifier(self.model)
+        self.scales_inputs = scales_inputs(self.model)
         self.shadow = state["shadow"]
         self.score = state["score"]
         self.candidate_score = state["candidate_score"]

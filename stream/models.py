@@ -102,3 +102,10 @@ def _call_factory(factory: str):
 def is_classifier(model) -> bool:
     # A Pipeline is a Classifier exactly when its last step is one.
     return isinstance(model, base.Classifier)
+
+
+def scales_inputs(model) -> bool:
+    """Does `model` standard-scale its numbers (`Prepare(scale=True)` in its pipeline)? Its scaler
+    divides by each feature's spread, and a feature constant so far has none."""
+    steps = model.steps.values() if isinstance(model, compose.Pipeline) else [model]
+    return any(isinstance(step, Prepare) and step.scale for step in steps)

@@ -639,6 +639,7 @@ def test_a_run_that_ends_an_incident_brings_the_parked_model_back_at_its_10th_ev
     # The stuck regime's model does not learn the run before it is asked about (its scaler has
     # seen one value of b); back to x1 from x100 is inside the x100 range, and is learned.
     assert stream.guard.holds_out({"a": 0.0, "b": 0.9}) is ("stuck" in incident)
+    assert not stream.guard.holds_out({"a": 0.0, "b": 0.9}, scaled=False)  # a model without a scaler learns it
     stream.run(35)
     recall = stream.decisions[-1]
     assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], run)

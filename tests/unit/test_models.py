@@ -12,7 +12,7 @@ import pytest
 
 from stream.config import ModelConfig
 from stream.errors import ModelError
-from stream.models import PRESETS, build_from_config, build_model, is_classifier
+from stream.models import PRESETS, build_from_config, build_model, is_classifier, scales_inputs
 from stream.snapshots import SnapshotStore
 
 REGRESSION_PRESETS = {"linear_regression", "hoeffding_tree_regressor", "adaptive_random_forest_regressor"}
@@ -232,3 +232,10 @@ def test_snapshot_round_trip_gives_identical_predictions_afterwards(preset, tmp_
         original = _step(model, x, y, classifier)
         assert _step(pickled, x, y, classifier) == original, f"{preset}: pickle diverged at event {step}"
         assert _step(from_store, x, y, classifier) == original, f"{preset}: snapshot diverged at event {step}"
+
+
+def test_only_the_presets_that_standard_scale_their_inputs_say_so():
+    # The guard holds out a constant feature's first moving values only from such a model: its
+    # scaler would take a spread of almost nothing from them (a tree has no scaler).
+    scaled = {name: scales_inputs(build_model(preset=name)) for name in PRESETS}
+    assert scaled == {name: name in ("logistic_regression", "linear_regression") for name in PRESETS}
