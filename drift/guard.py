@@ -111,6 +111,7 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         # The model parked when the live one went on through a harmless shift of the inputs, until
         # another decision: `_back_from_harmless`.
         self._harmless_parked: str | None = None
+        self._standing_in: str | None = None  # per event: `stand_in`
 
     def __setstate__(self, state: dict) -> None:
         # Snapshots written before drift/regimes.py hold plain lists of `drift.guard.Parked` and
@@ -130,6 +131,7 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
             state["restore_points"].points = points
         state.setdefault("_held", None)
         state.setdefault("_harmless_parked", None)
+        state.setdefault("_standing_in", None)
         self.__dict__.update(state)
 
     # -- what the loop asks per event --------------------------------------------------------
@@ -162,10 +164,14 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
 
     def observe_features(self, index: int, x: dict) -> list[Decision]:
         if self.data is None or self.mode is Mode.PAUSED:
+            self._standing_in = None
             return []
         if self.parked:
             self.parked.note(x)
-        return self._after_data(index, self.data.update(index, x))
+        alarms = self.data.update(index, x)
+        # Before any decision on this event (a recall takes the parked model out of `parked`).
+        self._standing_in = self._stand_in_now() if self.parked else None
+        return self._after_data(index, alarms)
 
     def observe_invalid(self, index: int) -> list[Decision]:
         if self.data is None or self.mode is Mode.PAUSED:

@@ -157,6 +157,15 @@ class ParkedModels:
         as `near_run` asks, is for `recognise_far` to tell.)"""
         return any(streak.near == events for streak in self._streaks.values())
 
+    def near_latest(self) -> str | None:
+        """The newest model (its shadow name) whose regime's range the latest valid event lay near
+        (`note`), among those its regime's inputs bring back."""
+        for parked in reversed(self.models):
+            streak = self._streaks.get(parked.snapshot)
+            if streak is not None and streak.near:
+                return f"parked:{parked.snapshot}"
+        return None
+
     def take(self, snapshot: str) -> Parked:
         """Unpark the model of `snapshot` (it becomes live)."""
         parked = next(p for p in self.models if p.snapshot == snapshot)

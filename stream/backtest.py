@@ -161,6 +161,7 @@ def backtest(
         "rollbacks": sum(guard_state.rollback_counts.values()),
         "learned": c.learned,
         "outliers": c.outliers,
+        "stood_in": c.stood_in,
         "model": config.model.spec,
         "guard": guard_state.settings.enabled,
         "seconds": round(elapsed, 3),

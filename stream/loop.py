@@ -54,6 +54,7 @@ class Counters:
     learned: int = 0
     invalid: dict[str, int] = field(default_factory=dict)
     outliers: int = 0  # labeled events not learned while learning: a number absurdly far outside the inputs
+    stood_in: int = 0  # predictions a parked model made in the live model's place (`Guard.stand_in`)
 
 
 class Loop:
@@ -132,8 +133,8 @@ class Loop:
                 entry = self.pending.pop(event.id)
                 if entry is None:
                     raise InvalidEvent("unknown_id", f"label for id {event.id!r} matches no pending prediction")
-                y_pred, shadow = entry[1]
-                self._labeled(record, index, entry[0], y_pred, shadow, event.y)
+                y_pred, shadow, *served = entry[1]  # (entries from before stand-ins have two)
+                self._labeled(record, index, entry[0], y_pred, shadow, event.y, served[0] if served else None)
                 return
             text = self.feature_text
             for name, value in x.items():
@@ -152,11 +153,32 @@ class Loop:
         except Exception as exc:  # a model that cannot take this input must not stop the service
             self._invalid(record, InvalidEvent("model_error", f"predict failed: {exc!r}"))
             return
-        self._publish(event, y_pred, proba)
+        stand_in = self._stand_in(x) if shadow else None
+        if stand_in is None:
+            served = None
+            self._publish(event, y_pred, proba)
+        else:
+            served, served_proba, snapshot = stand_in
+            self._publish(event, served, served_proba, model=snapshot)
         if event.y is not None:
-            self._labeled(record, index, x, y_pred, shadow, event.y)
+            self._labeled(record, index, x, y_pred, shadow, event.y, served)
         elif event.id is not None:
-            self.pending.put(event.id, x, (y_pred, shadow), event.ts)
+            self.pending.put(event.id, x, (y_pred, shadow, served), event.ts)
+
+    def _stand_in(self, x: dict) -> tuple[Any, dict | None, str] | None:
+        """The prediction (probabilities, snapshot) of the parked model that stands in for the live
+        one on this event (`Guard.stand_in`), if one does and predicts."""
+        name = self.guard.stand_in()
+        if name is None or name not in self.shadow:
+            return None
+        try:
+            y_pred, proba = self._predict(x, self.shadow[name])
+        except Exception:  # noqa: BLE001 - the live model's prediction is served
+            return None
+        if y_pred is None:
+            return None
+        self.counters.stood_in += 1
+        return y_pred, proba, name.split(":", 1)[1]
 
     def _new_feature_kind(self, name: str, value) -> None:
         """A feature's first value sets its kind (`feature_text`, for up to `MAX_FEATURE_KINDS`
@@ -167,15 +189,17 @@ class Loop:
         if len(text) < MAX_FEATURE_KINDS:
             text[name] = kind
 
-    def _predict(self, x: dict):
+    def _predict(self, x: dict, model=None):
+        """The prediction (and a classifier's probabilities) of the live model, or of `model`."""
+        model = self.model if model is None else model
         metrics = self.metrics
         t0 = time.perf_counter()
         if self.classifier:
-            proba = self.model.predict_proba_one(x)
+            proba = model.predict_proba_one(x)
             y_pred = _argmax(proba)
         else:
             proba = None
-            y_pred = self.model.predict_one(x)
+            y_pred = model.predict_one(x)
             # An input far outside what the model saw (a value of 1e308) can make a linear model's
             # prediction overflow: it is not a prediction, and learning that event ruins the model.
             if y_pred is not None and not math.isfinite(y_pred):
@@ -184,10 +208,12 @@ class Loop:
             metrics.predict_seconds.observe(time.perf_counter() - t0)
         return y_pred, proba
 
-    def _publish(self, event, y_pred, proba) -> None:
+    def _publish(self, event, y_pred, proba, model: str | None = None) -> None:
+        """Send the prediction; `model` names the snapshot of a parked model that stood in."""
         now = time.time()
         # Mode is a str enum: orjson writes its value, and skipping `.value` is measurably cheaper.
-        message = {"id": event.id, "y_pred": y_pred, "model": self.lineage, "mode": self.guard.mode, "ts": now}
+        message = {"id": event.id, "y_pred": y_pred, "model": model or self.lineage, "mode": self.guard.mode,
+                   "ts": now}
         if proba is not None:
             message["proba"] = proba
         key = event.id.encode() if event.id is not None else None
@@ -196,7 +222,10 @@ class Loop:
         if event.ts is not None and self.metrics is not None:
             self.metrics.e2e_lag.observe(max(0.0, now - event.ts))
 
-    def _labeled(self, record: Record, index: int, x: dict, y_pred, shadow: dict | None, y) -> None:
+    def _labeled(self, record: Record, index: int, x: dict, y_pred, shadow: dict | None, y, served=None) -> None:
+        """Score a labeled event, let the guard see it, learn it if allowed. `y_pred` is the live
+        model's prediction, the guard's evidence; `served`, if not None, the stand-in's that was
+        published (`Guard.stand_in`), which the score counts."""
         labels = self.label_range
         if labels is not None:
             bounds = labels.bounds  # (admitting a label may recompute them)
@@ -209,10 +238,11 @@ class Loop:
         if not math.isfinite(loss):  # |y - y_pred| overflows, both finite: not scored, not learned
             self._invalid(record, InvalidEvent("model_error", f"the error of {y_pred!r} for {y!r} overflows"))
             return
-        score.add(loss)
+        served_loss = loss if served is None else score.loss(y, served)
+        score.add(served_loss)
         self.counters.labeled += 1
         if self.observer is not None:
-            self.observer.on_labeled(index, loss)
+            self.observer.on_labeled(index, served_loss)
         shadow_losses = None
         if shadow:
             shadow_losses = {name: score.loss(y, p) for name, p in shadow.items()}
@@ -342,6 +372,7 @@ class Loop:
             "labeled": c.labeled,
             "learned": c.learned,
             "outliers": c.outliers,
+            "stood_in": c.stood_in,
             "invalid": dict(c.invalid),
             "metric": {"name": self.score.name, "value": self.score.value, "rolling": self.score.rolling},
             "candidate_metric": self.candidate_score.rolling if "candidate" in self.shadow else None,

@@ -635,15 +635,19 @@ def test_a_run_that_ends_an_incident_brings_the_parked_model_back_at_its_10th_ev
     if "stuck" in incident:
         assert stream.guard.data.snapshot_reference() is not None  # the stuck regime's, complete
     back_at = stream.index
-    stream.run(5)
+    stood_in = [stream.run(1).guard.stand_in() for _ in range(5)]
     # The stuck regime's model does not learn the run before it is asked about (its scaler has
     # seen one value of b); back to x1 from x100 is inside the x100 range, and is learned.
     assert stream.guard.holds_out({"a": 0.0, "b": 0.9}) is ("stuck" in incident)
     assert not stream.guard.holds_out({"a": 0.0, "b": 0.9}, scaled=False)  # a model without a scaler learns it
-    stream.run(35)
+    stood_in += [stream.run(1).guard.stand_in() for _ in range(35)]
     recall = stream.decisions[-1]
     assert (recall.action, recall.restore, recall.evidence["run"]) == ("resume", promotion.park[0], run)
     assert recall.at == back_at + FAR_MATCH_EVENTS - 1 and recall.catch_up == (back_at, recall.at + 1)
+    # Up to the recall, the parked model predicts the events far outside the stuck regime's range
+    # (`Loop._stand_in`); back from x100 lies inside its range, and the live model predicts it.
+    parked = f"parked:{promotion.park[0]}" if "stuck" in incident else None
+    assert stood_in[:FAR_MATCH_EVENTS] == [parked] * FAR_MATCH_EVENTS and not any(stood_in[FAR_MATCH_EVENTS:])
     assert pickle.loads(pickle.dumps(stream.guard)).parked._streaks == {}  # per event: not in a snapshot
 
 
