@@ -13,7 +13,8 @@ decide through its `_decide`. Here because they form one concept, the regimes th
   (`_back_from_harmless`).
 - Events far outside the current range and near a parked model's regime, in a run not yet long
   enough to be asked about (10 events), are predicted by that model in the live model's place
-  (`stand_in`): a stand-in changes what is served, not what is decided.
+  (`stand_in`; the loop asks for regressors): a stand-in changes what is served, not what is
+  decided.
 - Models that learn on in shadow while learning (`Probation`'s rivals): the model a recall
   displaced, the runner-up of a promotion (the one of candidate and fresh model not promoted), and
   the candidate after an incident is over (it learned through the incident). If one beats the live
@@ -128,8 +129,9 @@ class RegimeRecall:
         """The parked model that predicts the latest event in the live model's place, if any: the
         event lies far outside the current range and near that model's regime, in a run of at
         most `FAR_MATCH_EVENTS` (at its 10th event the guard asks whether that regime is back, and
-        a recall takes effect after the event). Nothing else changes: the live
-        model's own loss is the guard's evidence, and it learns as usual.
+        a recall takes effect after the event). Nothing else changes: the live model's own loss is
+        the guard's evidence, and it learns as usual. The loop asks for regressors only
+        (`Loop._stand_in`).
 
         Until then the live model extrapolates, and a regressor's guesses far outside what it saw
         can be wild (drawn seed 7, mv x10 x10000 [10.1k,11.1k) / linear: the model promoted in the
