@@ -224,6 +224,17 @@ def test_a_delayed_label_joins_its_prediction_by_id_and_is_learned_once():
     assert len(loop.pending) == 1    # "b" still waits
 
 
+def test_a_prediction_kept_by_a_snapshot_from_before_stand_ins_still_takes_its_label():
+    # Pending entries were (prediction, shadow predictions); they now carry the stand-in's too.
+    model = RecordingRegressor()
+    loop = Loop(model, sink=MemorySink())
+    loop.pending.put("a", {"f": 1.0}, (3.0, None))
+
+    feed(loop, [{"id": "a", "y": 5.0}])
+
+    assert model.calls == [("learn", {"f": 1.0}, 5.0)] and loop.score.value == 2.0
+
+
 def test_a_label_for_an_unknown_id_goes_to_dead_letters_with_the_original_record():
     model = RecordingRegressor()
     sink = MemorySink()
