@@ -568,19 +568,21 @@ def test_a_model_of_a_stuck_sensors_regime_does_not_learn_the_sensors_return():
     assert guarded[8000] < 1.1 * plain[8000]
 
 
-def test_until_a_run_back_from_an_incident_is_asked_about_the_parked_model_of_its_regime_predicts_it():
+@pytest.mark.parametrize("end", [5000, 11_000])
+def test_until_a_run_back_from_an_incident_is_asked_about_the_parked_model_of_its_regime_predicts_it(end):
     # Drawn seed 7 (mv, x10 x10000 [10.1k,11.1k) / linear): a fresh model promoted in the incident
     # predicted the 10 events after it, up to the recall, with errors growing from 48 to 9,139 as it
     # learned them: MAE 18.95 over the next 10,000 events against the oracle's 14.57. The model
-    # parked at the promotion, of the regime those inputs come from, predicts them instead; the
-    # decisions are the same (the live model's own loss is the guard's evidence).
-    events = [orjson.dumps(e) for e in generate("unit_change", 6000, seed=1, base="mv", feature="x10",
-                                                 factor=10_000.0, start=4000, end=5000)]
+    # parked at the promotion, of the regime those inputs come from, predicts them instead: in
+    # shadow on probation (end 5000), or loaded from its snapshot once the probation is over (end
+    # 11,000). The decisions are the same (the live model's own loss is the guard's evidence).
+    events = [orjson.dumps(e) for e in generate("unit_change", end + 1000, seed=1, base="mv", feature="x10",
+                                                 factor=10_000.0, start=4000, end=end)]
     config = Config.build({"model": {"preset": "linear_regression"}, "snapshots": {"every_events": 500}}, env={})
     losses, published = {}, []
 
     def keep_predictions(index, loop):
-        loop.sink.keep = 5000 <= index < 5012
+        loop.sink.keep = end <= index < end + 12
         published[:] = loop.sink.predictions
 
     report = backtest(events, config, window=1000, on_event=keep_predictions,
@@ -588,9 +590,10 @@ def test_until_a_run_back_from_an_incident_is_asked_about_the_parked_model_of_it
 
     rollback, promotion, recall = report["decisions"]
     assert (rollback["action"], promotion["action"], recall["action"]) == ("rollback", "promote", "resume")
-    assert recall["at"] == 5009 and recall["restore"] == promotion["park"][0]
+    assert recall["at"] == end + 9 and recall["restore"] == promotion["park"][0]
     assert report["stood_in"] == 10
     served_by = [orjson.loads(p)["model"] for p in published]
     assert served_by[:10] == [recall["restore"]] * 10 and served_by[10] != recall["restore"]
     before = sum(losses[i] for i in range(3500, 4000)) / 500  # about 15
-    assert max(losses[i] for i in range(5000, 5010)) < 5 * before  # 2,953 at the 10th event before
+    # Without stand-ins the worst of them was 3,094 (end 5000) and 16,971,527 (end 11,000).
+    assert max(losses[i] for i in range(end, end + 10)) < 5 * before
