@@ -104,6 +104,9 @@ class Metrics:
         self.predictions = Counter("riverguard_predictions", "Predictions published.", registry=r)
         self.labeled = Counter("riverguard_labeled_events", "Events whose label arrived.", registry=r)
         self.learn_steps = Counter("riverguard_learn_steps", "learn_one calls on the live model.", registry=r)
+        self.stand_ins = Counter(
+            "riverguard_stand_in_predictions", "Predictions a parked model made in the live model's place.", registry=r
+        )
         self.invalid = Counter(
             "riverguard_invalid_events", "Events sent to the dead-letter topic, by reason.", ["reason"], registry=r
         )
@@ -196,6 +199,7 @@ class Exporter:
         m.predictions.inc(now["predictions"] - last.get("predictions", 0))
         m.labeled.inc(now["labeled"] - last.get("labeled", 0))
         m.learn_steps.inc(now["learned"] - last.get("learned", 0))
+        m.stand_ins.inc(now["stood_in"] - last.get("stood_in", 0))
         for (name, metric) in (("expired", "expired"), ("evicted", "evicted")):
             m.pending_dropped.labels(cause=name).inc(now[metric] - last.get(metric, 0))
         _inc_each(now["invalid"], last.get("invalid", {}), lambda k: m.invalid.labels(reason=k))
@@ -225,6 +229,7 @@ def _counts(loop) -> dict:
     c, guard = loop.counters, loop.guard
     return {
         "events": c.events, "predictions": c.predictions, "labeled": c.labeled, "learned": c.learned,
+        "stood_in": c.stood_in,
         "invalid": dict(c.invalid), "expired": loop.pending.expired, "evicted": loop.pending.evicted,
         "alarms": dict(guard.alarm_counts), "decisions": dict(guard.decision_counts),
         "rollbacks": dict(guard.rollback_counts),

@@ -68,6 +68,7 @@ def test_metrics_agree_with_status(running):
     assert samples[("riverguard_invalid_events_total", (("reason", "not_json"),))] == 5
     assert samples[("riverguard_predictions_total", ())] == status["predictions"] == 2_000
     assert samples[("riverguard_learn_steps_total", ())] == status["learned"] == 2_000
+    assert samples[("riverguard_stand_in_predictions_total", ())] == status["stood_in"] == 0
     assert samples[("riverguard_predict_duration_seconds_count", ())] == 2_000
     assert samples[("riverguard_learn_duration_seconds_count", ())] == 2_000
     assert samples[("riverguard_guard_state", (("riverguard_guard_state", "learning"),))] == 1

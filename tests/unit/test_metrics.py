@@ -117,3 +117,17 @@ def test_scrapes_during_observation_are_consistent_and_never_go_backwards():
 
     assert registry.get_sample_value("rg_demo_seconds_count") == n
     assert registry.get_sample_value("rg_demo_seconds_sum") == 1.5 * n
+
+
+def test_stand_in_predictions_are_exported_as_the_loop_counts_them():
+    from stream.loop import Loop, MemorySink
+    from stream.metrics import Exporter
+    from stream.models import build_model
+
+    registry = CollectorRegistry()
+    exporter = Exporter(Metrics(registry))
+    loop = Loop(build_model(preset="linear_regression"), sink=MemorySink())
+    for stood_in in (10, 10, 12):  # the loop's counter, at three exports
+        loop.counters.stood_in = stood_in
+        exporter.export(loop)
+    assert registry.get_sample_value("riverguard_stand_in_predictions_total") == 12
