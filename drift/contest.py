@@ -172,10 +172,10 @@ class Contest:
 
 
 def at_baseline(losses: list[float], baseline: float | None, classifier: bool,
-                ratio: float = BASELINE_RATIO) -> tuple[bool, dict]:
+                ratio: float = BASELINE_RATIO, p_limit: float = 0.05) -> tuple[bool, dict]:
     """Are these losses at the `baseline` level (the mean loss of a normal period)?
 
-    Classifiers: the error rate is not significantly above the baseline (one-sided, p >= 0.05).
+    Classifiers: the error rate is not significantly above the baseline (one-sided, p >= `p_limit`).
     Regressors: the mean absolute error is within `ratio` of the baseline.
     """
     n = len(losses)
@@ -187,7 +187,7 @@ def at_baseline(losses: list[float], baseline: float | None, classifier: bool,
     if classifier:
         p = rate_above_p(int(round(sum(losses))), n, baseline)
         evidence.update(test="rate_above_baseline", p_value=p)
-        return p >= 0.05, evidence
+        return p >= p_limit, evidence
     evidence.update(test="ratio_to_baseline", ratio=ratio)
     return mean <= baseline * ratio, evidence
 
