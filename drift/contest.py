@@ -27,6 +27,7 @@ from drift.sequential import SequentialTest
 from drift.stats import mcnemar_p, rate_above_p
 
 BASELINE_RATIO = 1.25  # regressors: a mean absolute error within this ratio of the baseline is at it
+BASELINE_P = 0.05  # classifiers: an error rate above the baseline at this one-sided p-value is not at it
 
 
 class Contest:
@@ -172,7 +173,7 @@ class Contest:
 
 
 def at_baseline(losses: list[float], baseline: float | None, classifier: bool,
-                ratio: float = BASELINE_RATIO, p_limit: float = 0.05) -> tuple[bool, dict]:
+                ratio: float = BASELINE_RATIO, p_limit: float = BASELINE_P) -> tuple[bool, dict]:
     """Are these losses at the `baseline` level (the mean loss of a normal period)?
 
     Classifiers: the error rate is not significantly above the baseline (one-sided, p >= `p_limit`).

@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
-from drift.contest import BASELINE_RATIO, at_baseline
+from drift.contest import BASELINE_P, BASELINE_RATIO, at_baseline
 from drift.stats import mean_below
 
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
 # A classifier's rise persists only if the restore point's error rate on the latter half of the
-# wait is above its pre-onset level at this p-value (one-sided), not the 0.05 of a first verdict:
+# wait is above its pre-onset level at this p-value (one-sided), not a first verdict's BASELINE_P:
 # drawn seed 7, rbf stationary 200k / linear, a 193-event cluster of hard events erring 0.357
 # against 0.205 left 0.30 against 0.202 on those 50 events (p = 0.042), and the guard rolled back
-# where nothing changed. Between this and 0.05 the rise is neither shown nor ruled out: more
+# where nothing changed. Between this and BASELINE_P the rise is neither shown nor ruled out: more
 # events are asked (`AlarmConfirmation._concept_alarm`).
 PERSIST_P = 0.01
 
@@ -82,7 +82,7 @@ class LossHistory:
             return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
         baseline = self.baseline(onset)
         same, evidence = at_baseline(losses, baseline, classifier,
-                                     p_limit=0.05 if since is None else PERSIST_P)
+                                     p_limit=BASELINE_P if since is None else PERSIST_P)
         if not same and classifier and evidence.get("recent_loss") is not None:
             rise = evidence["recent_loss"] - evidence["baseline"]
             least = min_increase if since is None else min_increase / 2
