@@ -7,9 +7,10 @@ recorded, then:
 - with fewer than `VERIFY_MIN` labeled events since its onset while parked models exist, it is
   held until there are that many: neither the restore point's model nor a parked one can be scored
   on fewer (`_concept_alarm`);
-- scored on the restore point's model (`LossHistory.verify`, in `Guard.observe_label`): if that
-  model does as well since the onset as before, the live model changed, not the world, and
-  learning goes on;
+- scored on the restore point's model (`LossHistory.verify`, in `_verified`): if that model does
+  as well since the onset as before, the live model changed, not the world, and learning goes on;
+  so too if it errs more but the snapshot before it does not, before the onset or since
+  (`LossHistory.earlier_unmoved`): the restore point holds a model that had just changed;
 - if that model errs more too, the alarm waits `persist_events` labeled events for the rise to
   persist, unless the rise is `SURE_RISE` or more (`_rise_to_confirm`), and waits again (up to
   `PERSIST_LOOKS` waits) while those events neither show the rise nor rule it out.
@@ -82,6 +83,24 @@ class AlarmConfirmation:
             alarm["held_until"] = index
             return alarm, onset
         return None, None
+
+    def _verified(self, onset: int, replay: Replay) -> dict:
+        """The verdict on a concept alarm's rise: the restore point's (`LossHistory.verify`), unless
+        that model errs more since the onset and the snapshot before it does not
+        (`LossHistory.earlier_unmoved`; hyperplane / tree, seeds 3004, 3056, 3083: the tree split
+        just before the snapshot at event 2,000 or 1,000, its new leaves empty, the onset was
+        estimated right after it, and the guard rolled back to the split tree where nothing
+        changed, then promoted the candidate). That verdict names the restore point's too."""
+        s = self.settings
+        point = self.restore_points.before(onset)
+        verdict = self.losses.verify(onset, point.snapshot if point else None, replay, self.classifier,
+                                     s.min_increase)
+        earlier = self.restore_points.before(point.events - 1) if point is not None and verdict["drift"] else None
+        if earlier is None or "snapshot" not in verdict:  # no verdict from the restore point: the alarm stands
+            return verdict
+        unmoved = self.losses.earlier_unmoved(onset, earlier.snapshot, earlier.events, replay, self.classifier,
+                                              s.min_increase)
+        return verdict if unmoved is None else {**unmoved, "restore_point": verdict}
 
     def _rise_to_confirm(self, alarm: dict, replay: Replay | None) -> bool:
         """Should this concept alarm wait `persist_events` labeled events before it rolls back, to
