@@ -45,14 +45,14 @@ def main() -> None:
         for base in args.bases.split(","):
             for family in args.models.split(","):
                 runs = list(pool.map(one_stream, *zip(*[(base, family, args.events, s) for s in seeds])))
-                hit = [first for _, rollbacks, first in runs if rollbacks]
+                hit = [(first, seed) for seed, (_, rollbacks, first) in zip(seeds, runs) if rollbacks]
                 lo, hi = wilson(len(hit), len(runs))
                 rows.append([base, FAMILIES[family]["classification"], f"{len(hit)}/{len(runs)}",
                              f"{len(hit) / len(runs):.1%}", f"{lo:.1%}-{hi:.1%}",
                              str(sum(r[1] for r in runs)), str(sum(r[0] for r in runs)),
-                             " ".join(f"{first:,}" for first in sorted(hit)) or "-"])
+                             " ".join(f"{first:,} ({seed})" for first, seed in sorted(hit)) or "-"])
     print(table(["stream", "model", "with a rollback", "rate", "95% interval", "rollbacks", "alarms",
-                 "first rollback at"], rows))
+                 "first rollback at (seed)"], rows))
     print(f"\nseeds {seeds.start}-{seeds.stop - 1}, {args.events:,} events each, "
           f"{time.perf_counter() - started:.0f} s on {args.workers} workers")
 
