@@ -9,8 +9,9 @@ recorded, then:
   on fewer (`_concept_alarm`);
 - scored on the restore point's model (`LossHistory.verify`, in `_verified`): if that model does
   as well since the onset as before, the live model changed, not the world, and learning goes on;
-  so too if it errs more but the snapshot before it does not, before the onset or since
-  (`LossHistory.earlier_unmoved`): the restore point holds a model that had just changed;
+  so too if it errs more but the snapshot before it does not, before the onset or since, and errs
+  less than it since (`LossHistory.earlier_unmoved`): the restore point holds a model that had
+  just changed;
 - if that model errs more too, the alarm waits `persist_events` labeled events for the rise to
   persist, unless the rise is `SURE_RISE` or more (`_rise_to_confirm`), and waits again (up to
   `PERSIST_LOOKS` waits) while those events neither show the rise nor rule it out.
@@ -86,7 +87,7 @@ class AlarmConfirmation:
 
     def _verified(self, onset: int, replay: Replay) -> dict:
         """The verdict on a concept alarm's rise: the restore point's (`LossHistory.verify`), unless
-        that model errs more since the onset and the snapshot before it does not
+        that model errs more since the onset and the snapshot before it does not, and errs less
         (`LossHistory.earlier_unmoved`; hyperplane / tree, seeds 3004, 3056, 3083: the tree split
         just before the snapshot at event 2,000 or 1,000, its new leaves empty, the onset was
         estimated right after it, and the guard rolled back to the split tree where nothing
@@ -98,8 +99,8 @@ class AlarmConfirmation:
         earlier = self.restore_points.before(point.events - 1) if point is not None and verdict["drift"] else None
         if earlier is None or "snapshot" not in verdict:  # no verdict from the restore point: the alarm stands
             return verdict
-        unmoved = self.losses.earlier_unmoved(onset, earlier.snapshot, earlier.events, replay, self.classifier,
-                                              s.min_increase)
+        unmoved = self.losses.earlier_unmoved(onset, point.snapshot, earlier.snapshot, earlier.events, replay,
+                                              self.classifier, s.min_increase)
         return verdict if unmoved is None else {**unmoved, "restore_point": verdict}
 
     def _rise_to_confirm(self, alarm: dict, replay: Replay | None) -> bool:

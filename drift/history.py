@@ -14,7 +14,7 @@ from collections import deque
 from typing import Callable
 
 from drift.contest import BASELINE_P, BASELINE_RATIO, at_baseline
-from drift.stats import mean_below
+from drift.stats import mcnemar_p, mean_below
 
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
@@ -92,35 +92,44 @@ class LossHistory:
                           "than an alarm's rise above) the pre-onset error level: the live model changed, "
                           "not the world"}
 
-    def earlier_unmoved(self, onset: int, snapshot: str, taken: int, replay: Replay, classifier: bool,
-                        min_increase: float) -> dict | None:
-        """The restore point's model errs more since `onset` (`verify`): is it the world, or that
-        model? Ask `snapshot`, taken at event `taken` before it.
+    def earlier_unmoved(self, onset: int, restore: str, earlier: str, taken: int, replay: Replay,
+                        classifier: bool, min_increase: float) -> dict | None:
+        """The model of the restore point `restore` errs more since `onset` (`verify`): is it the
+        world, or that model? Ask `earlier`, the snapshot taken before it at event `taken`.
 
-        If that model predicts the events it never learned before the onset (at most
-        `BASELINE_EVENTS` of them) and those since the onset both at the live model's pre-onset
-        level (`verify`'s test), inputs still map to labels as before: the restore point holds a
-        model that had just changed, and the live model with it (hyperplane / tree, seed 3004: the
-        snapshot at event 2,000 was taken just after the tree's first split, two empty leaves;
-        frozen, it erred 0.24 on the 119 events since the onset at 2,005, the one at 1,500 0.054
-        before the onset and 0.109 since, against the live model's 0.058). Then the verdict is no
-        drift; None if there is none: fewer than `VERIFY_MIN` events on either side, no replay, or
-        that model errs more too (a change of the world does not spare a model 500 events older).
+        The rise is the model's own if the earlier model predicts the events it never learned
+        before the onset (at most `BASELINE_EVENTS` of them) and those since the onset both at the
+        live model's pre-onset level (`verify`'s test), and errs less than the restore point's on
+        those since the onset, event by event (more events where only the restore point's model
+        errs, or errs more, than the reverse: a sign test at p < `BASELINE_P`). Inputs still map to
+        labels as before: the restore point holds a model that had just changed, and the live model
+        with it (hyperplane / tree, seed 3004: the snapshot at event 2,000 was taken just after the
+        tree's first split, two empty leaves; frozen, it erred 0.244 on the 119 events since the
+        onset at 2,005, the one at 1,500 0.054 before the onset and 0.109 since, against the live
+        model's 0.058). A change of the world does not spare a model 500 events older: both err
+        alike (drawn seed 1, sine gradual change / tree: 0.122 and 0.116 since the onset, in the
+        ramp). Then the verdict is no drift; None if there is none: fewer than `VERIFY_MIN` events
+        on either side, no replay, or one of the three does not hold.
         """
         first = max(taken, onset - BASELINE_EVENTS)
-        everything, since = (replay(snapshot, first), replay(snapshot, onset)) if first < onset else (None, None)
-        if not everything or not since or len(since) < VERIFY_MIN or len(everything) - len(since) < VERIFY_MIN:
+        if first >= onset:
+            return None
+        everything, since, restored = replay(earlier, first), replay(earlier, onset), replay(restore, onset)
+        if (not everything or not since or len(since) < VERIFY_MIN or len(everything) - len(since) < VERIFY_MIN
+                or restored is None or len(restored) != len(since)):
             return None
         baseline = self.baseline(onset)
         before_same, before = at_level(everything[:-len(since)], baseline, classifier, min_increase)
         since_same, after = at_level(since, baseline, classifier, min_increase)
-        if not (before_same and since_same):
+        worse = sum(r > e for r, e in zip(restored, since))  # the restore point's model errs more
+        better = sum(r < e for r, e in zip(restored, since))
+        paired = {"restore_point_worse": worse, "restore_point_better": better, "p_value": mcnemar_p(worse, better)}
+        if not (before_same and since_same and worse > better and paired["p_value"] < BASELINE_P):
             return None
-        return {"drift": False, "snapshot": snapshot, "before_onset": before, "since_onset": after,
-                "reason": f"the model of the snapshot before the restore point ({snapshot}) predicts the events "
-                          "before and since the onset at the live model's pre-onset level: the restore point's "
-                          "model changed with the live one, not the world"}
-
+        return {"drift": False, "snapshot": earlier, "before_onset": before, "since_onset": after, "paired": paired,
+                "reason": f"the model of the snapshot before the restore point ({earlier}) predicts the events "
+                          "before and since the onset at the live model's pre-onset level, and better than the "
+                          "restore point's since: that model changed with the live one, not the world"}
 
 def at_level(losses: list[float], baseline: float | None, classifier: bool, least: float,
              p_limit: float = BASELINE_P) -> tuple[bool, dict]:
