@@ -8,15 +8,16 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   then, entering `quarantine`. Two checks come first: a concept alarm is verified on the model of
   that snapshot (`replay`: if it still predicts the events since the onset as well as before, the
   live model changed, not the world, and learning goes on, as it does when the snapshot before it
-  predicts the events before and since the onset at the live model's old level; if it errs more
-  too, the alarm waits for the rise to persist: `_verified` and `_rise_to_confirm`, in
-  `drift/confirm.py`), and an alarm (of either kind) whose inputs since the onset match a parked
-  model's regime brings that model back at once (in quarantine, every data check asks the same),
-  as does a concept alarm on labeled events a parked model predicts significantly better than the
-  live one did, and at the old error level (a concept alarm with too few labeled events since its
-  onset for these scores waits for them: `_concept_alarm`). A data alarm at the return of the
-  inputs from before a harmless shift, while the live model is the one that went on through it,
-  rolls nothing back: learning goes on (`_back_from_harmless`).
+  predicts the events before and since the onset at the live model's old level, and better than
+  the restore point's since; if it errs more too, the alarm waits for the rise to persist:
+  `_verified` and `_rise_to_confirm`, in `drift/confirm.py`), and an alarm (of either kind) whose
+  inputs since the onset match a parked model's regime brings that model back at once (in
+  quarantine, every data check asks the same), as does a concept alarm on labeled events a parked
+  model predicts significantly better than the live one did, and at the old error level (a concept
+  alarm with too few labeled events since its onset for these scores waits for them:
+  `_concept_alarm`). A data alarm at the return of the inputs from before a harmless shift, while
+  the live model is the one that went on through it, rolls nothing back: learning goes on
+  (`_back_from_harmless`).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict

@@ -131,6 +131,7 @@ class LossHistory:
                           "before and since the onset at the live model's pre-onset level, and better than the "
                           "restore point's since: that model changed with the live one, not the world"}
 
+
 def at_level(losses: list[float], baseline: float | None, classifier: bool, least: float,
              p_limit: float = BASELINE_P) -> tuple[bool, dict]:
     """Are these losses at the pre-onset `baseline` (`at_baseline`), or, for a classifier, above it
