@@ -4,9 +4,9 @@ Part of `Guard` (`drift/guard.py`), as a mixin: these methods read and change th
 (`_held`: the alarm held, its onset and the event it came at). A concept alarm that fires is
 recorded, then:
 
-- with fewer than `VERIFY_MIN` labeled events since its onset, it is held until there are that
-  many: neither the restore point's model nor a parked one can be scored on fewer
-  (`_concept_alarm`);
+- with fewer than `VERIFY_MIN` labeled events since its onset while parked models exist, it is
+  held until there are that many: neither the restore point's model nor a parked one can be scored
+  on fewer (`_concept_alarm`);
 - scored on the restore point's model (`LossHistory.verify`, in `_verified`): if that model does
   as well since the onset as before, the live model changed, not the world, and learning goes on;
   so too if it errs more but the snapshot before it does not, before the onset or since, and errs
@@ -41,15 +41,12 @@ class AlarmConfirmation:
         until now (None: neither). Every signal is recorded; one that fires while another is held
         is only recorded.
 
-        An alarm with fewer than `VERIFY_MIN` labeled events since its onset is held until there
-        are that many (or `VERIFY_MIN` events have passed): neither the model of the restore point
-        (`LossHistory.verify`) nor a parked one (`_known_regime`) can be scored on fewer. A
-        quarantine takes `min_quarantine` labeled events to bring a parked model back (holdout seed
-        83, mixed flipped labels [12k,18k): at the end of the flip the alarm came 25 events after
-        the onset, and the old model was back 50 events after that), and an alarm left unverified
-        rolls back where nothing changed (hyperplane / tree, stationary seeds 3066 and 2013: alarms
-        27 and fewer labeled events after their onsets; held for 30, the restore point's model
-        erred 0.167 against 0.110 before, and 0.067 against 0.070: no drift).
+        An alarm with fewer than `VERIFY_MIN` labeled events since its onset, while parked models
+        exist, is held until there are that many (or `VERIFY_MIN` events have passed): neither the
+        model of the restore point (`LossHistory.verify`) nor a parked one (`_known_regime`) can be
+        scored on fewer, and a quarantine takes `min_quarantine` labeled events to bring a parked
+        model back (holdout seed 83, mixed flipped labels [12k,18k): at the end of the flip the
+        alarm came 25 events after the onset, and the old model was back 50 events after that).
 
         An alarm `_on_alarm` held for its rise to persist (`_rise_to_confirm`: it carries the
         restore point's verdict, "verified") is released after `persist_events` labeled events,
@@ -64,7 +61,7 @@ class AlarmConfirmation:
             self._record_alarm(alarm)
             if signal.level != "drift" or self._held is not None:
                 return None, None
-            if replay is not None and self.losses.labeled_since(signal.onset) < VERIFY_MIN:
+            if replay is not None and self.parked and self.losses.labeled_since(signal.onset) < VERIFY_MIN:
                 self._held = (alarm, signal.onset, index)
                 return None, None
             return alarm, signal.onset
