@@ -87,11 +87,12 @@ class AlarmConfirmation:
 
     def _verified(self, onset: int, replay: Replay) -> dict:
         """The verdict on a concept alarm's rise: the restore point's (`LossHistory.verify`), unless
-        that model errs more since the onset and the snapshot before it does not, and errs less
-        (`LossHistory.earlier_unmoved`; hyperplane / tree, seeds 3004, 3056, 3083: the tree split
-        just before the snapshot at event 2,000 or 1,000, its new leaves empty, the onset was
-        estimated right after it, and the guard rolled back to the split tree where nothing
-        changed, then promoted the candidate). That verdict names the restore point's too."""
+        that model errs more since the onset and the snapshot before it does not, erring less than
+        it event by event (`LossHistory.earlier_unmoved`; hyperplane / tree, seeds 3004, 3056,
+        3083: the tree split just before the snapshot at event 2,000 or 1,000, its new leaves
+        empty, the onset was estimated right after it, and the guard rolled back to the split tree
+        where nothing changed, then promoted the candidate). That verdict names the restore
+        point's too."""
         s = self.settings
         point = self.restore_points.before(onset)
         verdict = self.losses.verify(onset, point.snapshot if point else None, replay, self.classifier,
