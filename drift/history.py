@@ -111,13 +111,11 @@ class LossHistory:
         ramp). Then the verdict is no drift; None if there is none: fewer than `VERIFY_MIN` events
         on either side, no replay, or one of the three does not hold.
         """
-        first = max(taken, onset - BASELINE_EVENTS)
-        if first >= onset:
+        restored = replay(restore, onset)
+        everything = replay(earlier, max(taken, onset - BASELINE_EVENTS))  # `taken` is before the onset
+        if not restored or not everything or len(restored) < VERIFY_MIN or len(everything) - len(restored) < VERIFY_MIN:
             return None
-        everything, since, restored = replay(earlier, first), replay(earlier, onset), replay(restore, onset)
-        if (not everything or not since or len(since) < VERIFY_MIN or len(everything) - len(since) < VERIFY_MIN
-                or restored is None or len(restored) != len(since)):
-            return None
+        since = everything[-len(restored):]  # the same labeled events since the onset, scored by `earlier`
         baseline = self.baseline(onset)
         before_same, before = at_level(everything[:-len(since)], baseline, classifier, min_increase)
         since_same, after = at_level(since, baseline, classifier, min_increase)
