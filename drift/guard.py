@@ -15,7 +15,7 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   quarantine, every data check asks the same), as does a concept alarm on labeled events a parked
   model predicts significantly better than the live one did, and at the old error level (a concept
   alarm with too few labeled events since its onset for these scores waits for them, while parked
-  models exist: `_concept_alarm`). A data alarm at the return of the inputs from before a harmless
+  models exist or until the restore point's model shows the rise: `_too_early`). A data alarm at the return of the inputs from before a harmless
   shift, while the live model is the one that went on through it, rolls nothing back: learning
   goes on (`_back_from_harmless`).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a

@@ -18,6 +18,9 @@ from drift.stats import mcnemar_p, mean_below
 
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
+# Fewest on which the restore point's model may already show a too-early alarm's rise, so that the
+# alarm need not wait for `VERIFY_MIN` (`AlarmConfirmation._concept_alarm`); on fewer it cannot.
+SHOWN_MIN = 10
 # A classifier's rise persists only if the restore point's error rate on the latter half of the
 # wait is above its pre-onset level at this p-value (one-sided), not a first verdict's BASELINE_P:
 # drawn seed 7, rbf stationary 200k / linear, a 193-event cluster of hard events erring 0.357
@@ -57,7 +60,7 @@ class LossHistory:
         return sum(losses) / len(losses) if losses else None
 
     def verify(self, onset: int, restore: str | None, replay: Replay, classifier: bool,
-               min_increase: float, since: int | None = None) -> dict:
+               min_increase: float, since: int | None = None, fewest: int = VERIFY_MIN) -> dict:
         """Did the world change at `onset`, or only the live model? Ask the model of the restore point.
 
         If it predicts the events since the onset at the live model's pre-onset error level, the
@@ -69,7 +72,7 @@ class LossHistory:
         stands. With `since`, the events from there on are asked instead of all those since the
         onset (whether a rise persists), against the same pre-onset level: a classifier's rise
         persists if half of `min_increase` is left (a cluster of hard events leaves none), at
-        p < `PERSIST_P`.
+        p < `PERSIST_P`. A model is scored on no fewer than `fewest` labeled events.
 
         A "no drift" verdict on whether a rise persists also says whether the losses rule out a
         rise an alarm must show (`rise_ruled_out`): a mean loss below the baseline plus
@@ -78,7 +81,7 @@ class LossHistory:
         (`AlarmConfirmation._concept_alarm`).
         """
         losses = replay(restore, onset if since is None else since) if restore is not None else None
-        if not losses or len(losses) < VERIFY_MIN:
+        if not losses or len(losses) < fewest:
             return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
         baseline = self.baseline(onset)
         same, evidence = at_level(losses, baseline, classifier, min_increase if since is None else min_increase / 2,
