@@ -12,7 +12,8 @@ recorded, then:
   as well since the onset as before, the live model changed, not the world, and learning goes on;
   so too if it errs more but the snapshot before it does not, before the onset or since, and errs
   less than it since (`LossHistory.earlier_unmoved`): the restore point holds a model that had
-  just changed;
+  just changed. If it errs more before the onset too and the snapshot before it does not, that one
+  is the restore point, asked instead (`_changed_just_before`);
 - if that model errs more too, the alarm waits `persist_events` labeled events for the rise to
   persist, unless the rise is `SURE_RISE` or more (`_rise_to_confirm`), and waits again (up to
   `PERSIST_LOOKS` waits) while those events neither show the rise nor rule it out.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from drift.concept import ConceptSignal
 from drift.history import SHOWN_MIN, VERIFY_MIN, Replay
+from drift.regimes import RestorePoint
 
 # A concept alarm held for its rise to persist is asked again after `persist_events` more labeled
 # events, up to this many times in all, while the restore point's losses neither show the rise nor
@@ -71,7 +73,7 @@ class AlarmConfirmation:
             if self.losses.labeled_since(since) < wait and index - at < wait:
                 return None, None
             if persisting and replay is not None:  # asked from the latter half of the wait on: past a cluster's tail
-                verdict = self.losses.verify(onset, self.last_good(onset), replay, self.classifier,
+                verdict = self.losses.verify(onset, alarm["verified"]["snapshot"], replay, self.classifier,
                                              self.settings.min_increase, since=since + persist // 2)
                 looks = alarm.get("looks", 1)
                 if not verdict["drift"] and not verdict.get("rise_ruled_out", True) and looks < PERSIST_LOOKS:
@@ -110,13 +112,22 @@ class AlarmConfirmation:
         return not (alarm["early"]["drift"] and "snapshot" in alarm["early"])
 
     def _verified(self, onset: int, replay: Replay) -> dict:
-        """The verdict on a concept alarm's rise: the restore point's (`LossHistory.verify`), unless
-        that model errs more since the onset and the snapshot before it does not, erring less than
-        it event by event (`LossHistory.earlier_unmoved`; hyperplane / tree, seeds 3004, 3056,
-        3083: the tree split just before the snapshot at event 2,000 or 1,000, its new leaves
-        empty, the onset was estimated right after it, and the guard rolled back to the split tree
-        where nothing changed, then promoted the candidate). That verdict names the restore
-        point's too."""
+        """The verdict on a concept alarm's rise: the restore point's (`LossHistory.verify`; its
+        "snapshot" is the restore point the alarm's later looks and its rollback take), unless that
+        model errs more since the onset and
+
+        - errs more before it too, on the events it never learned, while the snapshot before it
+          does not (`LossHistory.level_before`): then it holds a model caught just after it changed,
+          and the snapshot before it is the restore point, asked instead (its verdict names the one
+          passed over, "passed_over"; hyperplane / tree, stationary seed 2039: the tree of event
+          17,000 erred 0.226 on the 235 events before the onset, the live model 0.096, and the
+          alarm rolled back to it where nothing changed);
+        - or the snapshot before it does not err more, before the onset or since, erring less than
+          it event by event (`LossHistory.earlier_unmoved`; hyperplane / tree, seeds 3004, 3056,
+          3083: the tree split just before the snapshot at event 2,000 or 1,000, its new leaves
+          empty, the onset was estimated right after it, and the guard rolled back to the split
+          tree where nothing changed, then promoted the candidate). That verdict is no drift, and
+          names the restore point's too."""
         s = self.settings
         point = self.restore_points.before(onset)
         verdict = self.losses.verify(onset, point.snapshot if point else None, replay, self.classifier,
@@ -124,9 +135,28 @@ class AlarmConfirmation:
         earlier = self.restore_points.before(point.events - 1) if point is not None and verdict["drift"] else None
         if earlier is None or "snapshot" not in verdict:  # no verdict from the restore point: the alarm stands
             return verdict
+        passed_over = self._changed_just_before(onset, point, earlier, replay)
+        if passed_over is not None:
+            return {**self.losses.verify(onset, earlier.snapshot, replay, self.classifier, s.min_increase),
+                    "passed_over": {**passed_over, "verdict": verdict}}
         unmoved = self.losses.earlier_unmoved(onset, point.snapshot, earlier.snapshot, earlier.events, replay,
                                               self.classifier, s.min_increase)
         return verdict if unmoved is None else {**unmoved, "restore_point": verdict}
+
+    def _changed_just_before(self, onset: int, point: RestorePoint, earlier: RestorePoint,
+                             replay: Replay) -> dict | None:
+        """The evidence that `point`'s model errs above the live model's pre-onset level on the
+        events before the onset it never learned, and `earlier`'s does not; None if not shown."""
+        s = self.settings
+        level = self.losses.level_before(onset, point.snapshot, point.events, replay, self.classifier,
+                                         s.min_increase)
+        if level is None or level[0]:
+            return None
+        earlier_level = self.losses.level_before(onset, earlier.snapshot, earlier.events, replay, self.classifier,
+                                                 s.min_increase)
+        if earlier_level is None or not earlier_level[0]:
+            return None
+        return {"snapshot": point.snapshot, "before_onset": level[1], "earlier_before_onset": earlier_level[1]}
 
     def _rise_to_confirm(self, alarm: dict, replay: Replay | None) -> bool:
         """Should this concept alarm wait `persist_events` labeled events before it rolls back, to

@@ -9,15 +9,17 @@ The guard is pure: it receives numbers and feature dicts and returns `Decision`s
   that snapshot (`replay`: if it still predicts the events since the onset as well as before, the
   live model changed, not the world, and learning goes on, as it does when the snapshot before it
   predicts the events before and since the onset at the live model's old level, and better than
-  the restore point's since; if it errs more too, the alarm waits for the rise to persist:
-  `_verified` and `_rise_to_confirm`, in `drift/confirm.py`), and an alarm (of either kind) whose
-  inputs since the onset match a parked model's regime brings that model back at once (in
-  quarantine, every data check asks the same), as does a concept alarm on labeled events a parked
-  model predicts significantly better than the live one did, and at the old error level (a concept
-  alarm with too few labeled events since its onset for these scores waits for them, while parked
-  models exist or until the restore point's model shows the rise: `_too_early`). A data alarm at the return of the inputs from before a harmless
-  shift, while the live model is the one that went on through it, rolls nothing back: learning
-  goes on (`_back_from_harmless`).
+  the restore point's since; a restore point whose model errs more before the onset too, while the
+  snapshot before it does not, is passed over for that one; if it errs more too, the alarm waits
+  for the rise to persist: `_verified` and `_rise_to_confirm`, in `drift/confirm.py`), and an
+  alarm (of either kind) whose inputs since the onset match a parked model's regime brings that
+  model back at once (in quarantine, every data check asks the same), as does a concept alarm on
+  labeled events a parked model predicts significantly better than the live one did, and at the
+  old error level (a concept alarm with too few labeled events since its onset for these scores
+  waits for them, while parked models exist or until the restore point's model shows the rise:
+  `_too_early`). A data alarm at the return of the inputs from before a harmless shift, while the
+  live model is the one that went on through it, rolls nothing back: learning goes on
+  (`_back_from_harmless`).
 - `quarantine`: the restored model is live and frozen; a candidate (a copy that keeps learning), a
   fresh model (untrained at the rollback; it learns too) and parked models of earlier regimes
   predict in shadow. The evidence on the same labeled events gives a verdict
@@ -331,7 +333,9 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
             decision = self._decide(index, "pause", "auto", Mode.PAUSED, reason, {"alarm": alarm}, alert=True)
             self.alert = reason
             return [decision]
-        point = self.restore_points.before(onset)
+        verified = alarm.get("verified", {})  # its restore point, if `_verified` passed over the newest
+        point = self.restore_points.named(verified["snapshot"]) if "snapshot" in verified else None
+        point = point or self.restore_points.before(onset)
         restore = point.snapshot if point is not None else None
         if restore is None:
             reason = (f"{alarm['detector']} alarm, but no snapshot taken while learning precedes the onset at "
@@ -348,8 +352,11 @@ class Guard(AlarmConfirmation, QuarantineResolution, RegimeRecall):
         )
         self._auto_rollbacks.append(index)
         value = alarm.get("value", alarm.get("after"))
+        which = (f"the last snapshot before the estimated onset at event {onset}" if "passed_over" not in verified
+                 else f"the snapshot before {verified['passed_over']['snapshot']}, the last before the estimated "
+                      f"onset at event {onset}, whose model had just changed")
         reason = (f"{alarm['detector']} alarm ({alarm['statistic']}={value:.4g}); rolled back to {restore}, "
-                  f"the last snapshot before the estimated onset at event {onset}; candidate learning in shadow")
+                  f"{which}; candidate learning in shadow")
         evidence = {"alarm": alarm, "onset": onset, "baseline_loss": baseline, "restored": restore}
         # The events between the snapshot and the onset came before the change: the restored model
         # (and so the candidate, its copy) learns them again, as if the snapshot were taken there.

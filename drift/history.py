@@ -95,6 +95,18 @@ class LossHistory:
                           "than an alarm's rise above) the pre-onset error level: the live model changed, "
                           "not the world"}
 
+    def level_before(self, onset: int, snapshot: str, taken: int, replay: Replay, classifier: bool,
+                     min_increase: float) -> tuple[bool, dict] | None:
+        """Does `snapshot`'s model (taken at event `taken`) predict the labeled events it never
+        learned before `onset` (at most `BASELINE_EVENTS` of them) at the live model's pre-onset
+        level (`verify`'s test)? None if there are fewer than `VERIFY_MIN` such events."""
+        since = replay(snapshot, onset)
+        everything = replay(snapshot, max(taken, onset - BASELINE_EVENTS))
+        before = everything[:len(everything) - len(since or [])] if everything else []
+        if len(before) < VERIFY_MIN:
+            return None
+        return at_level(before, self.baseline(onset), classifier, min_increase)
+
     def earlier_unmoved(self, onset: int, restore: str, earlier: str, taken: int, replay: Replay,
                         classifier: bool, min_increase: float) -> dict | None:
         """The model of the restore point `restore` errs more since `onset` (`verify`): is it the

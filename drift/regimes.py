@@ -72,6 +72,9 @@ class RestorePoints:
                 return point
         return None
 
+    def named(self, snapshot: str) -> RestorePoint | None:
+        return next((p for p in self.points if p.snapshot == snapshot), None)
+
     def needed(self, now: int) -> set[str]:
         """The snapshots a rollback from event `now` on may restore: retention must keep them."""
         keep = {p.snapshot for p in self.points if p.mode is Mode.LEARNING and p.events > now - self.lookback}
