@@ -98,7 +98,7 @@ class AlarmConfirmation:
         Without them, only if the restore point's model does not already show the rise on the
         events there are (at least `SHOWN_MIN`; that verdict is kept as the alarm's "early"): an
         alarm left unverified rolls back where nothing changed (hyperplane / tree, stationary seeds
-        3066 and 2013: alarms 27 and fewer labeled events after their onsets; on 30, the restore
+        3066 and 2013: alarms 27 and 25 labeled events after their onsets; on 30, the restore
         point's model erred 0.167 against 0.110 before, and 0.067 against 0.070: no drift), but
         holding every such alarm held incidents the restore point's model shows at once: a flip, a
         swap, a unit change (7759b3d, reverted: up to 38 events more learned of them)."""
@@ -135,7 +135,7 @@ class AlarmConfirmation:
         earlier = self.restore_points.before(point.events - 1) if point is not None and verdict["drift"] else None
         if earlier is None or "snapshot" not in verdict:  # no verdict from the restore point: the alarm stands
             return verdict
-        passed_over = self._changed_just_before(onset, point, earlier, replay)
+        passed_over = self._changed_just_before(onset, verdict["recent_events"], point, earlier, replay)
         if passed_over is not None:
             return {**self.losses.verify(onset, earlier.snapshot, replay, self.classifier, s.min_increase),
                     "passed_over": {**passed_over, "verdict": verdict}}
@@ -143,17 +143,18 @@ class AlarmConfirmation:
                                               self.classifier, s.min_increase)
         return verdict if unmoved is None else {**unmoved, "restore_point": verdict}
 
-    def _changed_just_before(self, onset: int, point: RestorePoint, earlier: RestorePoint,
+    def _changed_just_before(self, onset: int, since: int, point: RestorePoint, earlier: RestorePoint,
                              replay: Replay) -> dict | None:
         """The evidence that `point`'s model errs above the live model's pre-onset level on the
-        events before the onset it never learned, and `earlier`'s does not; None if not shown."""
+        events before the onset it never learned, and `earlier`'s does not; None if not shown.
+        `since`: the labeled events kept from the onset on (the restore point's verdict counts them)."""
         s = self.settings
-        level = self.losses.level_before(onset, point.snapshot, point.events, replay, self.classifier,
+        level = self.losses.level_before(onset, since, point.snapshot, point.events, replay, self.classifier,
                                          s.min_increase)
         if level is None or level[0]:
             return None
-        earlier_level = self.losses.level_before(onset, earlier.snapshot, earlier.events, replay, self.classifier,
-                                                 s.min_increase)
+        earlier_level = self.losses.level_before(onset, since, earlier.snapshot, earlier.events, replay,
+                                                 self.classifier, s.min_increase)
         if earlier_level is None or not earlier_level[0]:
             return None
         return {"snapshot": point.snapshot, "before_onset": level[1], "earlier_before_onset": earlier_level[1]}

@@ -19,7 +19,7 @@ from drift.stats import mcnemar_p, mean_below
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
 # Fewest on which the restore point's model may already show a too-early alarm's rise, so that the
-# alarm need not wait for `VERIFY_MIN` (`AlarmConfirmation._concept_alarm`); on fewer it cannot.
+# alarm need not wait for `VERIFY_MIN` (`AlarmConfirmation._too_early`); on fewer it cannot.
 SHOWN_MIN = 10
 # A classifier's rise persists only if the restore point's error rate on the latter half of the
 # wait is above its pre-onset level at this p-value (one-sided), not a first verdict's BASELINE_P:
@@ -95,14 +95,14 @@ class LossHistory:
                           "than an alarm's rise above) the pre-onset error level: the live model changed, "
                           "not the world"}
 
-    def level_before(self, onset: int, snapshot: str, taken: int, replay: Replay, classifier: bool,
+    def level_before(self, onset: int, since: int, snapshot: str, taken: int, replay: Replay, classifier: bool,
                      min_increase: float) -> tuple[bool, dict] | None:
         """Does `snapshot`'s model (taken at event `taken`) predict the labeled events it never
-        learned before `onset` (at most `BASELINE_EVENTS` of them) at the live model's pre-onset
-        level (`verify`'s test)? None if there are fewer than `VERIFY_MIN` such events."""
-        since = replay(snapshot, onset)
+        learned before `onset` (at most `BASELINE_EVENTS` of them; `since` labeled events are kept
+        from the onset on) at the live model's pre-onset level (`verify`'s test)? None if there are
+        fewer than `VERIFY_MIN` such events."""
         everything = replay(snapshot, max(taken, onset - BASELINE_EVENTS))
-        before = everything[:len(everything) - len(since or [])] if everything else []
+        before = everything[:len(everything) - since] if everything else []
         if len(before) < VERIFY_MIN:
             return None
         return at_level(before, self.baseline(onset), classifier, min_increase)
