@@ -101,8 +101,7 @@ class LossHistory:
         learned before `onset` (at most `BASELINE_EVENTS` of them; `since` labeled events are kept
         from the onset on) at the live model's pre-onset level (`verify`'s test)? None if there are
         fewer than `VERIFY_MIN` such events."""
-        everything = replay(snapshot, max(taken, onset - BASELINE_EVENTS))
-        before = everything[:len(everything) - since] if everything else []
+        before, _ = unseen_around(replay, snapshot, taken, onset, since)
         if len(before) < VERIFY_MIN:
             return None
         return at_level(before, self.baseline(onset), classifier, min_increase)
@@ -127,12 +126,13 @@ class LossHistory:
         on either side, no replay, or one of the three does not hold.
         """
         restored = replay(restore, onset)
-        everything = replay(earlier, max(taken, onset - BASELINE_EVENTS))  # `taken` is before the onset
-        if not restored or not everything or len(restored) < VERIFY_MIN or len(everything) - len(restored) < VERIFY_MIN:
+        if not restored or len(restored) < VERIFY_MIN:
             return None
-        since = everything[-len(restored):]  # the same labeled events since the onset, scored by `earlier`
+        unseen, since = unseen_around(replay, earlier, taken, onset, len(restored))  # the same events since
+        if len(unseen) < VERIFY_MIN:
+            return None
         baseline = self.baseline(onset)
-        before_same, before = at_level(everything[:-len(since)], baseline, classifier, min_increase)
+        before_same, before = at_level(unseen, baseline, classifier, min_increase)
         since_same, after = at_level(since, baseline, classifier, min_increase)
         worse = sum(r > e for r, e in zip(restored, since))  # the restore point's model errs more
         better = sum(r < e for r, e in zip(restored, since))
@@ -143,6 +143,15 @@ class LossHistory:
                 "reason": f"the model of the snapshot before the restore point ({earlier}) predicts the events "
                           "before and since the onset at the live model's pre-onset level, and better than the "
                           "restore point's since: that model changed with the live one, not the world"}
+
+
+def unseen_around(replay: Replay, snapshot: str, taken: int, onset: int, since: int) -> tuple[list[float], list[float]]:
+    """`snapshot`'s model's losses (it was taken at event `taken`, before `onset`) on the labeled
+    events it never learned before the onset (at most `BASELINE_EVENTS` of them), and on the
+    `since` labeled events kept from the onset on; one replay. Both empty without one."""
+    everything = replay(snapshot, max(taken, onset - BASELINE_EVENTS)) or []
+    cut = max(len(everything) - since, 0)
+    return everything[:cut], everything[cut:]
 
 
 def at_level(losses: list[float], baseline: float | None, classifier: bool, least: float,

@@ -73,6 +73,7 @@ class RestorePoints:
         return None
 
     def named(self, snapshot: str) -> RestorePoint | None:
+        """The point of that snapshot, if it is still kept."""
         return next((p for p in self.points if p.snapshot == snapshot), None)
 
     def needed(self, now: int) -> set[str]:
