@@ -23,19 +23,8 @@ recorded, then:
 from __future__ import annotations
 
 from drift.concept import ConceptSignal
-from drift.history import PERSIST_P, SHOWN_MIN, VERIFY_MIN, Replay
+from drift.history import PERSIST_LOOKS, SHOWN_MIN, VERIFY_MIN, Replay
 from drift.regimes import RestorePoint
-
-# A concept alarm held for its rise to persist is asked again after `persist_events` more labeled
-# events, up to this many times in all, while the restore point's losses neither show the rise nor
-# rule it out (`_concept_alarm`).
-PERSIST_LOOKS = 3
-# Each look asks at this p-value, so that a rise where nothing changed is shown on one of them with
-# a chance of at most `PERSIST_P` in all (Bonferroni): at `PERSIST_P` each, hyperplane / tree,
-# stationary seed 5084, was undecided on the first two looks (0.14 on 50 events, 0.127 on 150,
-# against 0.088 before) and showed the rise on the third (0.132 on 250, p = 0.007): a rollback where
-# nothing changed.
-LOOK_P = PERSIST_P / PERSIST_LOOKS
 
 # Classifiers: a rise of the restore point's error rate since an onset this large is no cluster of
 # hard events (`_rise_to_confirm`): the model errs on half the events it got right before.
@@ -81,8 +70,7 @@ class AlarmConfirmation:
                 return None, None
             if persisting and replay is not None:  # asked from the latter half of the wait on: past a cluster's tail
                 verdict = self.losses.verify(onset, alarm["verified"]["snapshot"], replay, self.classifier,
-                                             self.settings.min_increase, since=since + persist // 2,
-                                             persist_p=LOOK_P)
+                                             self.settings.min_increase, since=since + persist // 2)
                 looks = alarm.get("looks", 1)
                 if not verdict["drift"] and not verdict.get("rise_ruled_out", True) and looks < PERSIST_LOOKS:
                     alarm["looks"] = looks + 1  # undecided: wait `persist_events` more

@@ -22,13 +22,23 @@ VERIFY_MIN = 30  # fewest labeled events since the onset an older model is score
 # alarm need not wait for `VERIFY_MIN` (`AlarmConfirmation._too_early`); on fewer it cannot.
 SHOWN_MIN = 10
 # A classifier's rise persists only if the restore point's error rate on the latter half of the
-# wait is above its pre-onset level at this p-value (one-sided; over all the looks, each asking at
-# its share, `LOOK_P` in `drift/confirm.py`), not a first verdict's BASELINE_P: drawn seed 7, rbf
-# stationary 200k / linear, a 193-event cluster of hard events erring 0.357 against 0.205 left
-# 0.30 against 0.202 on those 50 events (p = 0.042), and the guard rolled back where nothing
-# changed. Between a look's p-value and BASELINE_P the rise is neither shown nor ruled out: more
-# events are asked (`AlarmConfirmation._concept_alarm`).
+# wait is above its pre-onset level at this p-value (one-sided), over all the looks together, not a
+# first verdict's BASELINE_P: drawn seed 7, rbf stationary 200k / linear, a 193-event cluster of
+# hard events erring 0.357 against 0.205 left 0.30 against 0.202 on those 50 events (p = 0.042),
+# and the guard rolled back where nothing changed. Between a look's p-value (`LOOK_P`) and
+# BASELINE_P the rise is neither shown nor ruled out: more events are asked
+# (`AlarmConfirmation._concept_alarm`).
 PERSIST_P = 0.01
+# A concept alarm held for its rise to persist is asked again after `persist_events` more labeled
+# events, up to this many times in all, while the restore point's losses neither show the rise nor
+# rule it out (`AlarmConfirmation._concept_alarm`).
+PERSIST_LOOKS = 3
+# Each look asks at this p-value, so that a rise where nothing changed is shown on one of them with
+# a chance of at most `PERSIST_P` in all (Bonferroni): at `PERSIST_P` each, hyperplane / tree,
+# stationary seed 5084, was undecided on the first two looks (0.14 on 50 events, 0.127 on 150,
+# against 0.088 before) and showed the rise on the third (0.132 on 250, p = 0.007): a rollback where
+# nothing changed.
+LOOK_P = PERSIST_P / PERSIST_LOOKS
 
 # replay(snapshot, since): a snapshot's model's losses on the latest labeled events from `since` on
 Replay = Callable[[str, int], "list[float] | None"]
@@ -61,8 +71,7 @@ class LossHistory:
         return sum(losses) / len(losses) if losses else None
 
     def verify(self, onset: int, restore: str | None, replay: Replay, classifier: bool,
-               min_increase: float, since: int | None = None, fewest: int = VERIFY_MIN,
-               persist_p: float = PERSIST_P) -> dict:
+               min_increase: float, since: int | None = None, fewest: int = VERIFY_MIN) -> dict:
         """Did the world change at `onset`, or only the live model? Ask the model of the restore point.
 
         If it predicts the events since the onset at the live model's pre-onset error level, the
@@ -74,7 +83,8 @@ class LossHistory:
         stands. With `since`, the events from there on are asked instead of all those since the
         onset (whether a rise persists), against the same pre-onset level: a classifier's rise
         persists if half of `min_increase` is left (a cluster of hard events leaves none), at
-        p < `persist_p`. A model is scored on no fewer than `fewest` labeled events.
+        p < `LOOK_P` (one look of up to `PERSIST_LOOKS`). A model is scored on no fewer than `fewest`
+        labeled events.
 
         A "no drift" verdict on whether a rise persists also says whether the losses rule out a
         rise an alarm must show (`rise_ruled_out`): a mean loss below the baseline plus
@@ -87,7 +97,7 @@ class LossHistory:
             return {"drift": True, "reason": "not verified: too few labeled events since the onset"}
         baseline = self.baseline(onset)
         same, evidence = at_level(losses, baseline, classifier, min_increase if since is None else min_increase / 2,
-                                  p_limit=BASELINE_P if since is None else persist_p)
+                                  p_limit=BASELINE_P if since is None else LOOK_P)
         if same and since is not None and baseline is not None:
             evidence["rise_ruled_out"] = mean_below(
                 losses, baseline + min_increase if classifier else baseline * BASELINE_RATIO)

@@ -9,11 +9,11 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from drift.confirm import LOOK_P, PERSIST_LOOKS, SURE_RISE
+from drift.confirm import SURE_RISE
 from drift.contest import Contest
 from drift.decisions import MANUAL_ONLY, TRANSITIONS, IllegalTransition, Mode, check_transition
 from drift.guard import Guard, GuardError, GuardSettings
-from drift.history import PERSIST_P, SHOWN_MIN, VERIFY_MIN
+from drift.history import LOOK_P, PERSIST_LOOKS, SHOWN_MIN, VERIFY_MIN
 from drift.matching import FAR_MATCH_EVENTS
 
 
@@ -929,11 +929,11 @@ def test_a_concept_rise_that_persists_rolls_back_after_the_wait(classifier):
 
 
 def quiet_after_the_alarm(stream: Stream, quiet_every: int, quiet_events: int | None,
-                          then_every: int | None = None):
+                          then_every: int | None = None, quiet_errors: int = 1, before_every: int = 20):
     """A replay: the restore point's model errs on 3 events in 10 from the start of the run on (a
-    change), but on 1 in `quiet_every` for `quiet_events` events from the latter half of the drift
-    alarm's wait on (None: to the end), and on 1 in `then_every` after them if given (a cluster
-    over). Before the run: 1 in 20, as the live model."""
+    change), but on `quiet_errors` in `quiet_every` for `quiet_events` events from the latter half
+    of the drift alarm's wait on (None: to the end), and on 1 in `then_every` after them if given (a
+    cluster over). Before the run: 1 in `before_every`, as the live model."""
     start = stream.index
 
     def replay(snapshot, since):
@@ -943,10 +943,10 @@ def quiet_after_the_alarm(stream: Stream, quiet_every: int, quiet_events: int | 
 
         def wrong(i: int) -> bool:
             if first <= i < last:
-                return i % quiet_every == 0
+                return i % quiet_every < quiet_errors
             if i >= last and then_every is not None:
                 return i % then_every == 0
-            return i % 10 < 3 if i >= start else i % 20 == 0
+            return i % 10 < 3 if i >= start else i % before_every == 0
         return [float(wrong(i)) for i in range(since, stream.index + 1)]
     return replay
 
@@ -968,7 +968,7 @@ def test_a_rise_persists_if_half_of_what_an_alarm_must_show_is_left():
     # Drawn seed 1, sine gradual change [11.9k,12.9k) / tree: 0.100 on the latter 50 events of the
     # wait against 0.038 before (p = 0.011), under the 0.08 rise an alarm must show: asked for it
     # whole, the guard learned the ramp; rolled back, it ended 2.60 points over no-guard. Here 0.12
-    # on those 50 (p = 0.012, not yet the PERSIST_P a persisting rise needs), then 0.125 on the 150
+    # on those 50 (p = 0.012, not yet the LOOK_P a persisting rise needs), then 0.125 on the 150
     # from the same point on: it rolls back after the second look.
     stream = Stream(make()).run(1500)
     stream.run(500, error=0.3, replay=quiet_after_the_alarm(stream, quiet_every=8, quiet_events=None))
@@ -976,7 +976,7 @@ def test_a_rise_persists_if_half_of_what_an_alarm_must_show_is_left():
     rollback = stream.decisions[0]
     assert (rollback.action, rollback.at, alarm["looks"]) == ("rollback", alarm["at"] + 200, 2)
     persisted = alarm["persisted"]
-    assert 0.04 <= persisted["rise"] < 0.08 and persisted["p_value"] < PERSIST_P and persisted["drift"]
+    assert 0.04 <= persisted["rise"] < 0.08 and persisted["p_value"] < LOOK_P and persisted["drift"]
 
 
 def test_a_cluster_whose_tail_is_not_yet_ruled_out_is_asked_again_before_it_rolls_back():
@@ -1459,21 +1459,10 @@ def test_each_look_at_a_persisting_rise_asks_for_its_share_of_the_persistence_p_
     # of the second look against 0.10 before (p = 0.007, under PERSIST_P but not LOOK_P): asked
     # again, 0.144 on 250 (p = 0.010), and nothing rolls back. At 3 in 20 the third look shows the
     # rise at p = 0.0016, under LOOK_P: it rolls back.
-    assert LOOK_P * PERSIST_LOOKS == pytest.approx(PERSIST_P)
-    for (period, errors), rolls_back in [((27, 4), False), ((20, 3), True)]:
+    for (every, errors), rolls_back in [((27, 4), False), ((20, 3), True)]:
         stream = Stream(make(), seed=3).run(1500, error=0.1)
-        start = stream.index
-
-        def replay(snapshot, since, stream=stream, start=start, period=period, errors=errors):
-            alarm = next((a for a in reversed(stream.guard.alarms) if a["level"] == "drift"), None)
-            first = alarm["at"] + 51 if alarm else stream.index + 1  # the latter half of the wait
-
-            def wrong(i: int) -> bool:
-                if i >= first:
-                    return i % period < errors
-                return i % 10 < 3 if i >= start else i % 10 == 0
-            return [float(wrong(i)) for i in range(since, stream.index + 1)]
-        stream.run(600, error=0.3, replay=replay)
+        stream.run(600, error=0.3, replay=quiet_after_the_alarm(stream, every, quiet_events=None,
+                                                                quiet_errors=errors, before_every=10))
         alarm = next(a for a in stream.guard.alarms if a["level"] == "drift")
         persisted = alarm["persisted"]
         assert alarm["looks"] == PERSIST_LOOKS and alarm["held_until"] == alarm["at"] + 100 * PERSIST_LOOKS
