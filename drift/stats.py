@@ -65,16 +65,40 @@ def mcnemar_p(b: int, c: int) -> float:
 
 
 def rate_above_p(errors: int, n: int, baseline: float) -> float:
-    """One-sided p-value that an error rate of `errors / n` is above `baseline` (normal approximation).
+    """One-sided p-value that an error rate of `errors / n` is above `baseline`: the exact binomial
+    tail P(X >= errors), X ~ Binomial(n, baseline).
 
-    Small p: the errors are significantly above the baseline. Used to ask whether a restored model
-    is back to its pre-alarm error level.
+    Small p: the errors are significantly above the baseline. Used to ask whether a model errs at
+    its pre-alarm level. The normal approximation once used here understates this tail when few
+    errors are expected: 18 errors in 150 events against 0.062 (9.3 expected) have p = 0.0056, the
+    approximation said 0.0016 (hyperplane / tree, stationary seed 6097: a rise "shown" where
+    nothing changed).
+
+    >>> round(rate_above_p(18, 150, 0.062), 4)
+    0.0056
+    >>> rate_above_p(0, 150, 0.062)
+    1.0
     """
-    if n == 0:
+    if n == 0 or errors <= 0:
         return 1.0
-    p0 = min(max(baseline, 1e-6), 1 - 1e-6)
-    z = (errors / n - p0) / math.sqrt(p0 * (1 - p0) / n)
-    return 0.5 * math.erfc(z / math.sqrt(2))
+    if errors > n:
+        return 0.0
+    p0 = min(max(baseline, 1e-12), 1 - 1e-12)
+    odds = p0 / (1 - p0)
+    # Sum the binomial terms away from the mean, each from the one before (term(i + 1) / term(i) =
+    # (n - i) / (i + 1) * odds): they fall at least geometrically, so the sum stops when they no
+    # longer count. Above the mean, the upper tail itself; below it, one minus the lower tail.
+    upper = errors >= n * p0
+    i = errors if upper else errors - 1
+    term = math.exp(_log_comb(n, i) + i * math.log(p0) + (n - i) * math.log1p(-p0))
+    tail = 0.0
+    while 0 <= i <= n:
+        tail += term
+        term *= (n - i) / (i + 1) * odds if upper else i / (n - i + 1) / odds
+        i += 1 if upper else -1
+        if term <= tail * 1e-17:
+            break
+    return min(1.0, tail) if upper else max(0.0, 1.0 - tail)
 
 
 def mean_below(values: Sequence[float], level: float) -> bool:
