@@ -86,8 +86,9 @@ def rate_above_p(errors: int, n: int, baseline: float) -> float:
     p0 = min(max(baseline, 1e-12), 1 - 1e-12)
     odds = p0 / (1 - p0)
     # Sum the binomial terms away from the mean, each from the one before (term(i + 1) / term(i) =
-    # (n - i) / (i + 1) * odds): they fall at least geometrically, so the sum stops when they no
-    # longer count. Above the mean, the upper tail itself; below it, one minus the lower tail.
+    # (n - i) / (i + 1) * odds): past the mode they fall at least geometrically, so the sum stops
+    # when they no longer count (a term near the mode never does). Above the mean, the upper tail
+    # itself; below it, one minus the lower tail, which is then at least about a half.
     upper = errors >= n * p0
     i = errors if upper else errors - 1
     term = math.exp(_log_comb(n, i) + i * math.log(p0) + (n - i) * math.log1p(-p0))
