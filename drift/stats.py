@@ -45,23 +45,12 @@ def mcnemar_p(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: `b` and `c` count the events where only one model erred.
 
     Under "equally good", each discordant event is a fair coin; this is the binomial test of b
-    against (b + c) / 2, computed in log space so that thousands of events do not overflow.
+    against (b + c) / 2: twice the tail of the larger count at a fair coin.
     """
     n = b + c
     if n == 0:
         return 1.0
-    k = min(b, c)
-    # The terms C(n, i) / 2^n from i = k down, each the one before times i / (n - i + 1): one
-    # lgamma, not k + 1 (a regressor's contest has hundreds of discordant events at every labeled
-    # event), and they fall at least geometrically, so the sum stops when they no longer count.
-    term = math.exp(_log_comb(n, k) + n * math.log(0.5))
-    tail = 0.0
-    for i in range(k, -1, -1):
-        tail += term
-        term *= i / (n - i + 1)
-        if term <= tail * 1e-17:
-            break
-    return min(1.0, 2.0 * tail)
+    return min(1.0, 2.0 * _upper_tail(max(b, c), n, 0.5))
 
 
 def rate_above_p(errors: int, n: int, baseline: float) -> float:
@@ -84,22 +73,30 @@ def rate_above_p(errors: int, n: int, baseline: float) -> float:
     if errors > n:
         return 0.0
     p0 = min(max(baseline, 1e-12), 1 - 1e-12)
-    odds = p0 / (1 - p0)
-    # Sum the binomial terms away from the mean, each from the one before (term(i + 1) / term(i) =
-    # (n - i) / (i + 1) * odds): past the mode they fall at least geometrically, so the sum stops
-    # when they no longer count (a term near the mode never does). Above the mean, the upper tail
-    # itself; below it, one minus the lower tail, which is then at least about a half.
-    upper = errors >= n * p0
-    i = errors if upper else errors - 1
-    term = math.exp(_log_comb(n, i) + i * math.log(p0) + (n - i) * math.log1p(-p0))
+    if errors >= n * p0:
+        return min(1.0, _upper_tail(errors, n, p0))
+    # Below the mean: one minus the lower tail P(X <= errors - 1), which is the upper tail of the
+    # correct answers, n - X ~ Binomial(n, 1 - p0); the result is then at least about a half.
+    return max(0.0, 1.0 - _upper_tail(n - errors + 1, n, 1 - p0))
+
+
+def _upper_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k), X ~ Binomial(n, p), for k at or above the mean n * p.
+
+    The terms from k up, each the one before times (n - i) / (i + 1) * p / (1 - p): one lgamma, not
+    one a term (a regressor's contest asks `mcnemar_p` with hundreds of discordant events at every
+    labeled event), and past the mode they fall at least geometrically, so the sum stops when they
+    no longer count (a term near the mode never does).
+    """
+    odds = p / (1 - p)
+    term = math.exp(_log_comb(n, k) + k * math.log(p) + (n - k) * math.log1p(-p))
     tail = 0.0
-    while 0 <= i <= n:
+    for i in range(k, n + 1):
         tail += term
-        term *= (n - i) / (i + 1) * odds if upper else i / (n - i + 1) / odds
-        i += 1 if upper else -1
+        term *= (n - i) / (i + 1) * odds
         if term <= tail * 1e-17:
             break
-    return min(1.0, tail) if upper else max(0.0, 1.0 - tail)
+    return tail
 
 
 def mean_below(values: Sequence[float], level: float) -> bool:
