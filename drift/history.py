@@ -14,7 +14,7 @@ from collections import deque
 from typing import Callable
 
 from drift.contest import BASELINE_P, BASELINE_RATIO, at_baseline
-from drift.stats import mcnemar_p, mean_below, rate_below
+from drift.stats import mcnemar_p, mean_below
 
 BASELINE_EVENTS = 500  # labeled events before an onset that give the pre-alarm error level
 VERIFY_MIN = 30  # fewest labeled events since the onset an older model is scored on
@@ -90,9 +90,9 @@ class LossHistory:
 
         A "no drift" verdict on whether a rise persists also says whether the losses rule out a
         rise an alarm must show (`rise_ruled_out`): a mean loss below the baseline plus
-        `min_increase` (classifiers: the exact binomial bound, `rate_below`), or below
-        `BASELINE_RATIO` times it (regressors: a normal bound, `mean_below`), with 95% confidence.
-        If not, more events may yet show the rise (`AlarmConfirmation._concept_alarm`).
+        `min_increase` (classifiers), or below `BASELINE_RATIO` times it (regressors), with 95%
+        confidence (`mean_below`). If not, more events may yet show the rise
+        (`AlarmConfirmation._concept_alarm`).
         """
         losses = replay(restore, onset if since is None else since) if restore is not None else None
         if not losses or len(losses) < fewest:
@@ -101,8 +101,8 @@ class LossHistory:
         same, evidence = at_level(losses, baseline, classifier, min_increase if since is None else min_increase / 2,
                                   p_limit=BASELINE_P if since is None else LOOK_P)
         if same and since is not None and baseline is not None:
-            evidence["rise_ruled_out"] = (rate_below(round(sum(losses)), len(losses), baseline + min_increase)
-                                          if classifier else mean_below(losses, baseline * BASELINE_RATIO))
+            evidence["rise_ruled_out"] = mean_below(
+                losses, baseline + min_increase if classifier else baseline * BASELINE_RATIO)
         return {**evidence, "snapshot": restore, "drift": not same,
                 "reason": "the model of the restore point does no better since the onset" if not same else
                           "the model of the restore point predicts the events since the onset at (or less "
