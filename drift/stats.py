@@ -103,13 +103,10 @@ def mean_below(values: Sequence[float], level: float) -> bool:
     """Is the mean of `values` below `level` with 95% confidence? (The one-sided upper bound of a
     normal approximation; for 0/1 values the sample variance is the rate's p(1 - p).)
 
-    For 0/1 losses with few errors this bound is too low (5 in 50: 0.171, the exact Clopper-Pearson
-    bound 0.199), so a persistence look rules a rise out more easily than 95% says. The exact bound
-    was measured and reverted (dddf247): one drawn row and Elec2 / tree gained, but hyperplane /
-    tree, stationary seed 8022, rolled back where nothing changed: the third look's 34 errors in
-    250 were shown against the pre-onset level 0.078 taken as known, which is 39 errors in 500;
-    against those (Fisher's exact test) p = 0.0093, not under a look's 0.0033. A look that asks
-    against the level's own events comes first (benchmarks/RESULTS.md).
+    For 0/1 losses with few errors this bound is too low (5 in 50: 0.171; exactly, 0.199). The exact
+    bound was measured and reverted (dddf247): it let a look show a rise against a pre-onset level
+    taken as known, where nothing changed (stationary seed 8022); asking against the level's own
+    events comes first (benchmarks/RESULTS.md).
 
     >>> mean_below([1.0] * 7 + [0.0] * 43, level=0.176)  # 0.14 on 50 events: the bound is 0.22
     False
